@@ -1,0 +1,1 @@
+"""Shipped device profiles (TOML), one file per device model."""

@@ -1,0 +1,170 @@
+"""The agent's configuration: one TOML file, validated once into frozen objects.
+
+Every problem becomes one line ``FILE:LINE: KEY: what is wrong``; all problems
+of a file are reported together. Profiles named by devices are loaded and
+validated here too, so a config that passes ``edge-agent check`` runs.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError
+
+from edge_agent.connectors.modbus.config import ModbusConnection
+from edge_agent.connectors.mqtt.config import MqttConnection
+from edge_agent.connectors.opcua.config import OpcuaConnection
+from edge_agent.errors import ConfigError
+from edge_agent.profiles import Profile, Strict, available_profiles, load_profile, resolve_profile
+from edge_agent.validation import dotted, format_errors, key_lines, line_of, load_toml
+
+CONNECTION_MODELS: dict[str, type[BaseModel]] = {
+    "modbus": ModbusConnection,
+    "opcua": OpcuaConnection,
+    "mqtt": MqttConnection,
+}
+Connection = ModbusConnection | OpcuaConnection | MqttConnection
+
+
+class HttpSettings(Strict):
+    listen: str = Field(default="127.0.0.1:8080", pattern=r"^[^\s:]+:\d{1,5}$")
+
+
+class BufferSettings(Strict):
+    max_rows: int = Field(default=5_000_000, ge=100)
+    on_full: Literal["drop_oldest", "drop_newest"] = "drop_oldest"
+    synchronous: Literal["normal", "full"] = "normal"
+    retention_s: float = Field(default=3600.0, ge=0, description="how long synced rows are kept")
+    queue_size: int = Field(default=20_000, ge=10, description="samples waiting for the writer")
+    write_batch: int = Field(default=5_000, ge=1)
+
+
+class CollectorSettings(Strict):
+    url: str = Field(pattern=r"^https?://")
+    api_key: str = ""
+    batch_size: int = Field(default=5_000, ge=1, le=100_000)
+    interval_s: float = Field(default=2.0, gt=0)
+    timeout_s: float = Field(default=10.0, gt=0)
+    backoff_max_s: float = Field(default=60.0, gt=0)
+    verify_tls: bool = True
+
+
+class Location(Strict):
+    site: str = ""
+    area: str = ""
+    line: str = ""
+
+
+class DeviceEntry(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
+    profile: str
+    enabled: bool = True
+    location: Location = Location()
+    connection: dict[str, Any]
+
+
+class AgentFile(Strict):
+    gateway_id: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
+    data_dir: str = "data"
+    profile_dirs: list[str] = []
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    http: HttpSettings = HttpSettings()
+    buffer: BufferSettings = BufferSettings()
+    collector: CollectorSettings | None = None
+    devices: list[DeviceEntry] = []
+
+
+@dataclass(frozen=True)
+class Device:
+    name: str
+    profile: Profile
+    profile_path: Path
+    connection: Connection
+    location: Location
+
+    @property
+    def protocol(self) -> str:
+        return self.profile.protocol
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    path: Path
+    gateway_id: str
+    data_dir: Path
+    log_level: str
+    http: HttpSettings
+    buffer: BufferSettings
+    collector: CollectorSettings | None
+    devices: tuple[Device, ...]
+
+    @property
+    def listen(self) -> tuple[str, int]:
+        host, port = self.http.listen.rsplit(":", 1)
+        return host, int(port)
+
+
+def load_config(path: Path | str) -> AgentConfig:
+    path = Path(path)
+    text, data = load_toml(path)
+    try:
+        raw = AgentFile.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_errors(exc, path, text, AgentFile)) from None
+
+    lines = key_lines(text)
+    base = path.resolve().parent
+    search = [(base / d).resolve() for d in raw.profile_dirs]
+    problems: list[str] = []
+    devices: list[Device] = []
+    seen: dict[str, int] = {}
+
+    def where(loc: tuple[str | int, ...]) -> str:
+        line = line_of(lines, loc)
+        return f"{path}:{line}" if line else str(path)
+
+    for i, entry in enumerate(raw.devices):
+        if entry.name in seen:
+            loc = ("devices", i, "name")
+            problems.append(
+                f"{where(loc)}: {dotted(loc)}: duplicate device name '{entry.name}' "
+                f"(first used by devices[{seen[entry.name]}])"
+            )
+            continue
+        seen[entry.name] = i
+        profile_path = resolve_profile(entry.profile, base, search)
+        if profile_path is None:
+            loc = ("devices", i, "profile")
+            names = sorted(available_profiles(search))
+            close = difflib.get_close_matches(entry.profile, names, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else f" (available: {', '.join(names)})"
+            problems.append(f"{where(loc)}: {dotted(loc)}: profile '{entry.profile}' not found{hint}")
+            continue
+        try:
+            profile = load_profile(profile_path)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+            continue
+        model = CONNECTION_MODELS[profile.protocol]
+        try:
+            connection = model.model_validate(entry.connection)
+        except ValidationError as exc:
+            problems.extend(format_errors(exc, path, text, model, prefix=("devices", i, "connection")))
+            continue
+        devices.append(Device(entry.name, profile, profile_path, connection, entry.location))  # type: ignore[arg-type]
+
+    if problems:
+        raise ConfigError(problems)
+    return AgentConfig(
+        path=path,
+        gateway_id=raw.gateway_id,
+        data_dir=(base / raw.data_dir).resolve(),
+        log_level=raw.log_level,
+        http=raw.http,
+        buffer=raw.buffer,
+        collector=raw.collector,
+        devices=tuple(devices),
+    )

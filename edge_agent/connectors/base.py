@@ -1,0 +1,110 @@
+"""The one connector protocol and the sink connectors write into.
+
+A connector is built from one :class:`~edge_agent.config.Device` and runs until
+cancelled::
+
+    async def run(self, sink: Sink, ready: Callable[[], None]) -> None
+
+It calls ``ready()`` once connected or subscribed, reconnects by itself with a
+capped exponential backoff, and reports its state through the sink. It never
+touches storage or HTTP: its only output is the sink.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from edge_agent.model import Event, Sample
+
+if TYPE_CHECKING:
+    from edge_agent.config import Device
+
+log = logging.getLogger("edge_agent.connectors")
+
+CommitCallback = Callable[[], None]
+
+
+@dataclass
+class DeviceStatus:
+    """Connection state and counters of one device, read by the status API."""
+
+    device: str
+    protocol: str
+    state: str = "starting"  # starting | connected | disconnected | stopped
+    last_error: str | None = None
+    since: float = field(default_factory=time.time)
+    samples: int = 0
+    errors: int = 0
+    reconnects: int = 0
+    malformed: int = 0
+    last_sample_ts: float | None = None
+    requests: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class Sink(Protocol):
+    """Where a connector puts what it reads. Implemented by the supervisor."""
+
+    status: DeviceStatus
+
+    async def emit(self, samples: Sequence[Sample], on_commit: CommitCallback | None = None) -> None:
+        """Queue samples for the buffer, waiting while the queue is full.
+
+        ``on_commit`` runs in the event loop once the samples are committed to disk.
+        """
+
+    def emit_threadsafe(self, samples: Sequence[Sample], on_commit: CommitCallback | None = None) -> None:
+        """The same from a library's network thread (blocks that thread while the queue is full)."""
+
+    def event(self, event: Event) -> None:
+        """Record an event (device state changes and the like)."""
+
+    def connected(self) -> None:
+        """The device is reachable again; logs and records the recovery once."""
+
+    def disconnected(self, error: BaseException | str) -> None:
+        """The device failed; the first failure is logged as an error, repeats at debug level."""
+
+
+class Connector(Protocol):
+    def __init__(self, device: Device, gateway_id: str) -> None: ...
+
+    async def run(self, sink: Sink, ready: Callable[[], None]) -> None: ...
+
+
+def describe_error(exc: BaseException | str) -> str:
+    if isinstance(exc, str):
+        return exc
+    text = str(exc).strip()
+    name = type(exc).__name__
+    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
+        return "timed out"
+    return f"{name}: {text}" if text else name
+
+
+class Backoff:
+    """Capped exponential backoff with jitter: delay doubles per failure up to a maximum."""
+
+    def __init__(self, initial: float, maximum: float) -> None:
+        self.initial = initial
+        self.maximum = max(maximum, initial)
+        self.failures = 0
+
+    def reset(self) -> None:
+        self.failures = 0
+
+    def next_delay(self) -> float:
+        delay = min(self.maximum, self.initial * (2 ** min(self.failures, 30)))
+        self.failures += 1
+        return delay * random.uniform(0.8, 1.0)
+
+    async def wait(self) -> None:
+        await asyncio.sleep(self.next_delay())

@@ -1,0 +1,229 @@
+"""Device profiles: what a device model exposes, declared once per model.
+
+A profile is a TOML file (see device_profiles/ and docs in README) with a
+``[profile]`` header, a list of ``[[tags]]`` whose address keys depend on the
+protocol, an optional ``[oee]`` table naming the OEE signals and an optional
+list of ``[[alarms]]`` limits. It is validated strictly: unknown keys,
+wrong types and impossible addresses are errors with file, line and key.
+"""
+
+from __future__ import annotations
+
+import difflib
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from edge_agent.errors import ConfigError
+from edge_agent.validation import format_errors, key_lines, line_of, load_toml
+
+DataType = Literal[
+    "bool", "int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64", "string"
+]
+REGISTER_COUNT = {
+    "bool": 1, "int16": 1, "uint16": 1, "int32": 2, "uint32": 2,
+    "int64": 4, "uint64": 4, "float32": 2, "float64": 4,
+}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class TagBase(Strict):
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+    description: str = ""
+    unit: str = ""
+    type: DataType = "float64"
+    scale: float = 1.0
+    offset: float = 0.0
+
+    def convert(self, raw: Any) -> Any:
+        """Apply scale and offset to a numeric raw value; other types pass through."""
+        if isinstance(raw, bool) or self.type in ("bool", "string"):
+            return raw
+        if self.scale == 1.0 and self.offset == 0.0:
+            return raw
+        return raw * self.scale + self.offset
+
+
+class ModbusTag(TagBase):
+    table: Literal["holding", "input", "coil", "discrete"] = "holding"
+    address: int = Field(ge=0, le=65535)
+    order: Literal["ABCD", "DCBA", "BADC", "CDAB"] = "ABCD"
+    bit: int | None = Field(default=None, ge=0, le=15)
+    length: int | None = Field(default=None, ge=1, le=125)
+
+    @model_validator(mode="after")
+    def _check_address(self) -> ModbusTag:
+        if self.table in ("coil", "discrete") and self.type != "bool":
+            raise ValueError(f"table '{self.table}' holds single bits: type must be 'bool', got '{self.type}'")
+        if self.type == "string" and self.length is None:
+            raise ValueError("type 'string' needs 'length' (number of registers)")
+        if self.bit is not None and (self.table not in ("holding", "input") or self.type != "bool"):
+            raise ValueError("'bit' applies only to type 'bool' in a holding or input register")
+        last = self.address + self.register_count - 1
+        if last > 65535:
+            raise ValueError(
+                f"address {self.address} with type '{self.type}' needs {self.register_count} registers "
+                f"and runs past 65535"
+            )
+        return self
+
+    @property
+    def register_count(self) -> int:
+        if self.table in ("coil", "discrete"):
+            return 1
+        if self.type == "string":
+            return self.length or 1
+        return REGISTER_COUNT[self.type]
+
+
+class OpcuaTag(TagBase):
+    node_id: str | None = None
+    browse_path: str | None = None
+
+    @model_validator(mode="after")
+    def _one_address(self) -> OpcuaTag:
+        if (self.node_id is None) == (self.browse_path is None):
+            raise ValueError("give exactly one of 'node_id' or 'browse_path'")
+        return self
+
+
+class MqttTag(TagBase):
+    topic: str | None = None
+    field: str | None = None
+
+
+class OeeSignals(Strict):
+    state_tag: str | None = None
+    state_codes: dict[str, Literal["running", "unplanned_stop", "planned_stop", "changeover", "excluded"]] = {}
+    run_tag: str | None = None
+    good_counter: str | None = None
+    scrap_counter: str | None = None
+    total_counter: str | None = None
+    ideal_cycle_time_s: float = Field(gt=0)
+    micro_stop_s: float = Field(default=120.0, ge=0)
+
+    @model_validator(mode="after")
+    def _some_state(self) -> OeeSignals:
+        if self.state_tag is None and self.run_tag is None:
+            raise ValueError("give 'state_tag' or 'run_tag'")
+        return self
+
+
+class AlarmLimit(Strict):
+    tag: str
+    hihi: float | None = None
+    hi: float | None = None
+    lo: float | None = None
+    lolo: float | None = None
+    deadband: float = Field(default=0.0, ge=0)
+    on_delay_s: float = Field(default=0.0, ge=0)
+
+
+class ProfileInfo(Strict):
+    name: str
+    vendor: str = ""
+    model: str = ""
+    description: str = ""
+
+
+class MqttTopics(Strict):
+    topic: str = Field(description="default topic; {device} is replaced by the device's topic id")
+    timestamp_field: str | None = None
+
+
+class _ProfileBase(Strict):
+    profile: ProfileInfo
+    oee: OeeSignals | None = None
+    alarms: list[AlarmLimit] = []
+
+    @model_validator(mode="after")
+    def _check_refs(self) -> Any:
+        names = [t.name for t in self.tags]  # type: ignore[attr-defined]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate tag names: {', '.join(dupes)}")
+        known = set(names)
+        refs: list[tuple[str, str | None]] = []
+        if self.oee:
+            refs += [
+                ("oee.state_tag", self.oee.state_tag),
+                ("oee.run_tag", self.oee.run_tag),
+                ("oee.good_counter", self.oee.good_counter),
+                ("oee.scrap_counter", self.oee.scrap_counter),
+                ("oee.total_counter", self.oee.total_counter),
+            ]
+        refs += [(f"alarms[{i}].tag", a.tag) for i, a in enumerate(self.alarms)]
+        for where, ref in refs:
+            if ref is not None and ref not in known:
+                close = difflib.get_close_matches(ref, sorted(known), n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                raise ValueError(f"{where} names unknown tag '{ref}'{hint}")
+        return self
+
+
+class ModbusProfile(_ProfileBase):
+    protocol: Literal["modbus"]
+    tags: list[ModbusTag] = Field(min_length=1)
+
+
+class OpcuaProfile(_ProfileBase):
+    protocol: Literal["opcua"]
+    tags: list[OpcuaTag] = Field(min_length=1)
+
+
+class MqttProfile(_ProfileBase):
+    protocol: Literal["mqtt"]
+    mqtt: MqttTopics
+    tags: list[MqttTag] = Field(min_length=1)
+
+    @cached_property
+    def topics(self) -> set[str]:
+        return {t.topic or self.mqtt.topic for t in self.tags}
+
+
+Profile = ModbusProfile | OpcuaProfile | MqttProfile
+PROFILE_MODELS: dict[str, type[BaseModel]] = {
+    "modbus": ModbusProfile, "opcua": OpcuaProfile, "mqtt": MqttProfile,
+}
+
+
+def shipped_profiles_dir() -> Path:
+    return Path(str(resources.files("device_profiles")))
+
+
+def available_profiles(search: list[Path]) -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for folder in [*search, shipped_profiles_dir()]:
+        if folder.is_dir():
+            for path in sorted(folder.glob("*.toml")):
+                found.setdefault(path.stem, path)
+    return found
+
+
+def resolve_profile(ref: str, base_dir: Path, search: list[Path]) -> Path | None:
+    """A profile reference is a path (relative to the config file) or a profile name."""
+    if ref.endswith(".toml") or "/" in ref:
+        path = (base_dir / ref).resolve()
+        return path if path.is_file() else None
+    return available_profiles(search).get(ref)
+
+
+def load_profile(path: Path) -> Profile:
+    text, data = load_toml(path)
+    protocol = data.get("protocol")
+    if protocol not in PROFILE_MODELS:
+        line = line_of(key_lines(text), ("protocol",))
+        where = f"{path}:{line}" if line else str(path)
+        got = "missing" if protocol is None else f"got {protocol!r}"
+        raise ConfigError([f"{where}: protocol: must be one of 'modbus', 'opcua', 'mqtt' ({got})"])
+    model = PROFILE_MODELS[protocol]
+    try:
+        return model.model_validate(data)  # type: ignore[return-value]
+    except ValidationError as exc:
+        raise ConfigError(format_errors(exc, path, text, model)) from None
