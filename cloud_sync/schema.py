@@ -43,7 +43,7 @@ def batch_id(gateway_id: str, stream: str, first_seq: int, last_seq: int) -> str
 class Batch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = 1
     gateway_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.\-]+$")
     batch_id: str
     stream: Stream

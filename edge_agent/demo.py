@@ -214,7 +214,7 @@ async def _run_agent(config: AgentConfig, ports: Ports, duration: float | None) 
                "last_error": sink.status.last_error}
         for name, sink in agent.sinks.items()
     }
-    summary = {
+    summary: dict[str, Any] = {
         "gateway_id": config.gateway_id,
         "duration_s": round(time.time() - started, 1),
         "samples_stored": stats_buffer.last_seq["samples"],
@@ -231,6 +231,6 @@ async def _run_agent(config: AgentConfig, ports: Ports, duration: float | None) 
     summary["ok"] = bool(
         summary["samples_stored"] > 0
         and summary["samples_received"] > 0
-        and all(d["samples"] > 0 for d in devices.values())
+        and all(sink.status.samples > 0 for sink in agent.sinks.values())
     )
     return summary

@@ -53,7 +53,7 @@ def key_lines(text: str) -> dict[Loc, int]:
             continue
         match = _KEY.match(line)
         if match:
-            full = tuple(current + _split_key(match.group(1)))
+            full = (*current, *_split_key(match.group(1)))
             lines.setdefault(full, lineno)
             rest = line[match.end():]
             if "{" in rest:

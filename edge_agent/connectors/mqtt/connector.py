@@ -175,7 +175,7 @@ class MqttConnector:
             if reason.is_failure:
                 loop.call_soon_threadsafe(sink.disconnected, f"broker refused connection: {reason}")
                 return
-            client.subscribe([(topic, qos) for topic in self.topics.by_topic])
+            client.subscribe([(topic, int(qos)) for topic in self.topics.by_topic])
             loop.call_soon_threadsafe(sink.connected)
             loop.call_soon_threadsafe(first.set)
 
@@ -197,7 +197,7 @@ class MqttConnector:
                 ack()
                 return
             try:
-                samples = self.topics.decode(name, msg.topic, msg.payload, time.time())
+                samples = self.topics.decode(name, msg.topic, bytes(msg.payload), time.time())
             except (PayloadError, ValueError, TypeError) as exc:
                 self._malformed(loop, sink, msg.topic, str(exc))
                 ack()

@@ -20,3 +20,6 @@ class OpcuaConnection(Strict):
     password: str | None = None
     reconnect_delay_s: float = Field(default=1.0, gt=0)
     reconnect_delay_max_s: float = Field(default=30.0, gt=0)
+    watchdog_interval_s: float = Field(
+        default=5.0, gt=0, description="how often a live connection is checked by reading the server state"
+    )
