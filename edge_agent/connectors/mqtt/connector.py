@@ -223,6 +223,7 @@ class MqttConnector:
             await asyncio.Event().wait()
         finally:
             client.on_message = None
+            client.on_disconnect = None
             client.disconnect()
             await asyncio.to_thread(client.loop_stop)
 

@@ -1,0 +1,34 @@
+"""The fixed-rate poll schedule: no drift, missed slots are skipped."""
+
+from __future__ import annotations
+
+import pytest
+
+from edge_agent.connectors.modbus.schedule import PollSchedule
+
+
+def test_slots_do_not_drift_with_poll_duration() -> None:
+    s = PollSchedule(1.0, start=100.0)
+    assert s.advance(100.2) == pytest.approx(0.8)  # poll took 0.2 s: wait for slot 101
+    assert s.due == 101.0
+    assert s.advance(101.7) == pytest.approx(0.3)  # slot 102
+    assert s.skipped == 0
+
+
+def test_overrun_skips_missed_slots_instead_of_bursting() -> None:
+    s = PollSchedule(1.0, start=0.0)
+    assert s.advance(3.5) == pytest.approx(0.5)  # slots 1, 2, 3 passed while polling: next is 4
+    assert s.due == 4.0
+    assert s.skipped == 3
+    assert s.advance(4.1) == pytest.approx(0.9)
+
+
+def test_exactly_on_time_does_not_skip() -> None:
+    s = PollSchedule(0.5, start=0.0)
+    assert s.advance(0.5) == 0.0
+    assert s.skipped == 0
+
+
+def test_interval_must_be_positive() -> None:
+    with pytest.raises(ValueError):
+        PollSchedule(0)
