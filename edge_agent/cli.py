@@ -96,7 +96,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     setup_logging(args.log_level or "info")
     return run_demo(
-        config_path=Path(args.config), data_dir=Path(args.data_dir), duration=args.duration, fresh=args.fresh
+        config_path=Path(args.config), data_dir=Path(args.data_dir), duration=args.duration, fresh=args.fresh,
+        broker=args.broker,
     )
 
 
@@ -117,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--config", default="examples/plant.toml", help="demo agent config")
     demo.add_argument("--data-dir", default=".demo-data", help="where the agent buffer and collector DB live")
     demo.add_argument("--duration", type=float, help="stop after S seconds and print a JSON summary")
+    demo.add_argument("--broker", default="auto",
+                      help="MQTT broker: auto (127.0.0.1:1883 if reachable, else embedded), embedded, or a URL")
     demo.add_argument("--fresh", action="store_true", help="start with empty buffer and collector database")
     demo.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     demo.set_defaults(func=cmd_demo)

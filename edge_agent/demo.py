@@ -121,7 +121,9 @@ def _stop(proc: subprocess.Popen[bytes], what: str) -> None:
         proc.wait()
 
 
-def run_demo(config_path: Path, data_dir: Path, duration: float | None, fresh: bool) -> int:
+def run_demo(
+    config_path: Path, data_dir: Path, duration: float | None, fresh: bool, broker: str = "auto"
+) -> int:
     try:
         config = load_config(config_path)
     except ConfigError as exc:
@@ -135,7 +137,9 @@ def run_demo(config_path: Path, data_dir: Path, duration: float | None, fresh: b
     api_key = "demo-key"
     procs: list[tuple[subprocess.Popen[bytes], str]] = []
     try:
-        if reachable("127.0.0.1", 1883):
+        if broker not in ("auto", "embedded"):
+            mqtt_url = broker
+        elif broker == "auto" and reachable("127.0.0.1", 1883):
             mqtt_url = "mqtt://127.0.0.1:1883"
         else:
             broker_port = free_port()
