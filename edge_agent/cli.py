@@ -25,7 +25,11 @@ def setup_logging(level: str) -> None:
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    for noisy in ("asyncua", "pymodbus", "apscheduler", "httpx", "uvicorn.error"):
+    # the connectors report device failures once through their sink; the libraries would log each retry
+    quiet = logging.DEBUG if level == "debug" else logging.CRITICAL
+    for library in ("asyncua", "pymodbus"):
+        logging.getLogger(library).setLevel(quiet)
+    for noisy in ("apscheduler", "httpx", "uvicorn.error"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 

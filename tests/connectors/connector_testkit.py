@@ -83,6 +83,8 @@ class FakeSink:
         self.status.state = "connected"
 
     def disconnected(self, error: BaseException | str) -> None:
+        """Like the agent's sink: a failure counts as one error."""
+        self.status.errors += 1
         self.calls.append("disconnected")
         self.errors.append(describe_error(error))
         self.status.state = "disconnected"

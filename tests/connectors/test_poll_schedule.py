@@ -1,10 +1,13 @@
-"""The fixed-rate poll schedule: no drift, missed slots are skipped."""
+"""Loop timing: the fixed-rate poll schedule and the cancellation guard."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 import pytest
 
-from edge_agent.connectors.modbus.schedule import PollSchedule
+from edge_agent.connectors.modbus.schedule import PollSchedule, raise_if_cancelled
 
 
 def test_slots_do_not_drift_with_poll_duration() -> None:
@@ -32,3 +35,29 @@ def test_exactly_on_time_does_not_skip() -> None:
 def test_interval_must_be_positive() -> None:
     with pytest.raises(ValueError):
         PollSchedule(0)
+
+
+async def test_raise_if_cancelled_restores_a_swallowed_cancellation() -> None:
+    reached = []
+
+    async def swallowing() -> None:
+        # what asyncio.wait_for does on Python 3.11 when a cancel races a result
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(10)
+        reached.append("after the swallowed cancel")
+        raise_if_cancelled()
+        reached.append("never")
+
+    task = asyncio.create_task(swallowing())
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert task.cancelled()
+    assert reached == ["after the swallowed cancel"]
+
+
+async def test_raise_if_cancelled_is_a_no_op_otherwise() -> None:
+    raise_if_cancelled()
+    async with asyncio.timeout(5):
+        raise_if_cancelled()

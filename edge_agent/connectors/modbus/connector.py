@@ -92,13 +92,11 @@ class ModbusConnector:
                     ready()
                 await self._poll_forever(client, sink)
             except ConnectorError as exc:
-                sink.status.errors += 1
-                sink.disconnected(exc)
+                sink.disconnected(exc)  # counts the error and logs the first failure
             except Exception as exc:  # a bug must not end the loop; show its traceback once
                 if not logged_unexpected:
                     logged_unexpected = True
                     log.exception("%s: unexpected error in the Modbus connector", self.device.name)
-                sink.status.errors += 1
                 sink.disconnected(exc)
             finally:
                 client.close()
@@ -106,15 +104,20 @@ class ModbusConnector:
             await backoff.wait()
 
     def _client(self) -> AsyncModbusTcpClient:
-        return AsyncModbusTcpClient(
+        """A client without pymodbus's retries and reconnects: this connector decides both."""
+        client = AsyncModbusTcpClient(
             self.conn.host,
             port=self.conn.port,
             name=self.device.name,
             timeout=self.conn.timeout_s,
             retries=0,
-            reconnect_delay=0,
+            reconnect_delay=0,  # 0 = never reconnect by itself
             reconnect_delay_max=0,
         )
+        # pymodbus drops the connection after this many unanswered requests in a row; we give up
+        # (and reconnect) after retries + 1, so its own limit never fires first.
+        client.set_max_no_responses(self.conn.retries + 1)
+        return client
 
     async def _connect(self, client: AsyncModbusTcpClient) -> None:
         where = f"{self.conn.host}:{self.conn.port}"

@@ -121,13 +121,11 @@ class OpcuaConnector:
                 session = True
                 await self._serve(client, sink, up)
             except ConnectorError as exc:
-                sink.status.errors += 1
-                sink.disconnected(exc)
+                sink.disconnected(exc)  # counts the error and logs the first failure
             except Exception as exc:  # a bug must not end the loop; show its traceback once
                 if not logged_unexpected:
                     logged_unexpected = True
                     log.exception("%s: unexpected error in the OPC UA connector", self.device.name)
-                sink.status.errors += 1
                 sink.disconnected(exc)
             finally:
                 await self._close(client, session)
