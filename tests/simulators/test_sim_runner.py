@@ -153,7 +153,7 @@ def test_cli_stops_cleanly_on_signals(sig: signal.Signals, project_root: Path) -
         lines = [proc.stdout.readline() for _ in range(2)]  # one line per endpoint once all are up
         assert lines[0].startswith("modbus") and lines[1].startswith("opcua"), lines
         proc.send_signal(sig)
-        out, err = proc.communicate(timeout=15)
+        _out, err = proc.communicate(timeout=15)
     finally:
         if proc.poll() is None:
             proc.kill()
