@@ -144,10 +144,10 @@ def run_demo(
         else:
             broker_port = free_port()
             mqtt_url = f"mqtt://127.0.0.1:{broker_port}"
-            broker = _spawn([sys.executable, "-m", "simulators", "broker", "--port", str(broker_port)],
-                            data_dir / "broker.log")
-            procs.append((broker, "embedded MQTT broker"))
-            wait_port("127.0.0.1", broker_port, "embedded MQTT broker", broker)
+            broker_proc = _spawn([sys.executable, "-m", "simulators", "broker", "--port", str(broker_port)],
+                                 data_dir / "broker.log")
+            procs.append((broker_proc, "embedded MQTT broker"))
+            wait_port("127.0.0.1", broker_port, "embedded MQTT broker", broker_proc)
         ports = Ports(
             modbus=pick_port(5020), opcua=pick_port(4840), agent=pick_port(8080),
             collector=pick_port(8081), mqtt_url=mqtt_url,

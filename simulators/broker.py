@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
@@ -13,10 +14,31 @@ log = logging.getLogger("simulators.broker")
 DEFAULT_MQTT_URL = "mqtt://127.0.0.1:1883"
 
 
-def broker_reachable(host: str = "127.0.0.1", port: int = 1883, timeout: float = 0.5) -> bool:
-    """True if something accepts TCP connections on ``host:port``."""
+def broker_reachable(host: str = "127.0.0.1", port: int = 1883, timeout: float = 1.0) -> bool:
+    """True if an MQTT broker answers on ``host:port``.
+
+    Does a real MQTT 3.1.1 CONNECT/CONNACK exchange (then DISCONNECT), so a
+    broker sees a well-behaved client rather than a connection that closes
+    without a word. A refused CONNACK (bad credentials) still counts as reachable.
+    """
+    client_id = f"edge-sim-probe-{uuid.uuid4().hex[:8]}".encode()
+    variable = b"\x00\x04MQTT\x04\x02\x00\x0a"  # protocol name, level 4, clean session, keepalive 10 s
+    payload = len(client_id).to_bytes(2, "big") + client_id
+    body = variable + payload
+    connect = b"\x10" + bytes([len(body)]) + body
     try:
-        with socket.create_connection((host, port), timeout=timeout):
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.sendall(connect)
+            connack = b""
+            while len(connack) < 4:
+                chunk = sock.recv(4 - len(connack))
+                if not chunk:
+                    return False
+                connack += chunk
+            if connack[:2] != b"\x20\x02":
+                return False
+            if connack[3] == 0:
+                sock.sendall(b"\xe0\x00")  # DISCONNECT
             return True
     except OSError:
         return False

@@ -40,7 +40,7 @@ def _port(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="edge-sim", description="Simulated plant for the edge gateway agent")
+    parser = argparse.ArgumentParser(prog="edge-sim", description="Simulated plant for the edge agent.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     plant = sub.add_parser("plant", help="serve CNC machines (Modbus TCP), lines (OPC UA), sensors (MQTT)")
@@ -103,8 +103,8 @@ async def _watch_states(plant: Plant, stop: asyncio.Event) -> None:
         for m in [*plant.cnc, *plant.lines]:
             for iv in m.log[seen[m.name]:]:
                 reason = f" reason {iv.reason} ({m.reasons.get(iv.reason, '?')})" if iv.reason else ""
-                print(f"t={iv.start:9.1f}s  {m.name}: state {iv.state} {m.categories.get(iv.state, '')}{reason}",
-                      flush=True)
+                category = m.categories.get(iv.state, "")
+                print(f"t={iv.start:9.1f}s  {m.name}: state {iv.state} {category}{reason}", flush=True)
             seen[m.name] = len(m.log)
 
 

@@ -185,9 +185,9 @@ class CncMachine(Machine):
         duration = ev.uniform(*self.CHANGEOVER_S)
         self.program = ev.choice([p for p in CNC_PROGRAMS if p != self.program])
         self._next_changeover = t + duration + ev.uniform(*self.CHANGEOVER_EVERY_S)
-        self._discard_part()
         self._first_part_risk = 0.4
         self._enter(CncState.CHANGEOVER, REASON_CHANGEOVER, t, duration)
+        self._discard_part()
 
     # -- parts ------------------------------------------------------------------
 

@@ -228,7 +228,7 @@ class Machine:
             self._next_part = t + self._part_left
 
     def _discard_part(self) -> None:
-        """Abandon the part in progress (changeover)."""
+        """Abandon the part in progress (changeover); call after leaving the running state."""
         self._part_left = 0.0
 
     def _finish_part(self, t: float) -> None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 from types import TracebackType
 from typing import Any
 
@@ -60,6 +60,10 @@ LINE_VARIABLES: tuple[LineVariable, ...] = (
     LineVariable("Recipe", V.String, lambda m: m.recipe.name),
 )
 SEAL_TEMPERATURE = LineVariable("Temperature", V.Double, lambda m: float(m.seal_temp), analog=True)
+
+
+def _node_id(identifier: str, namespace: int) -> ua.NodeId:
+    return ua.NodeId(ua.String(identifier), ua.Int16(namespace))
 
 
 class PackagingOpcuaServer:
@@ -104,10 +108,10 @@ class PackagingOpcuaServer:
 
     async def _add_line(self, objects: Node, line: PackagingLine, idx: int) -> None:
         name = line.name
-        obj = await objects.add_object(ua.NodeId(name, idx), ua.QualifiedName(name, idx))
+        obj = await objects.add_object(_node_id(name, idx), ua.QualifiedName(name, idx))
         for var in LINE_VARIABLES:
             await self._add_variable(obj, line, var, f"{name}.{var.browse_name}", idx)
-        seal = await obj.add_object(ua.NodeId(f"{name}.SealJaw", idx), ua.QualifiedName("SealJaw", idx))
+        seal = await obj.add_object(_node_id(f"{name}.SealJaw", idx), ua.QualifiedName("SealJaw", idx))
         await self._add_variable(seal, line, SEAL_TEMPERATURE, f"{name}.SealJaw.Temperature", idx)
 
     async def _add_variable(
@@ -115,7 +119,7 @@ class PackagingOpcuaServer:
     ) -> None:
         value = var.read(line)
         node = await parent.add_variable(
-            ua.NodeId(ident, idx), ua.QualifiedName(var.browse_name, idx), ua.Variant(value, var.variant)
+            _node_id(ident, idx), ua.QualifiedName(var.browse_name, idx), ua.Variant(value, var.variant)
         )
         self._nodes.append((line, var, node.nodeid))
         self._last[node.nodeid] = value
@@ -125,7 +129,7 @@ class PackagingOpcuaServer:
         server = self._server
         if server is None:
             return
-        now = datetime.now(UTC)
+        now = ua.DateTime.now(UTC)
         for line, var, nodeid in self._nodes:
             value = var.read(line)
             if not var.analog and self._last.get(nodeid) == value:

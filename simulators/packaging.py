@@ -164,9 +164,9 @@ class PackagingLine(Machine):
         duration = ev.uniform(*self.CHANGEOVER_S)
         self.recipe = ev.choice([r for r in RECIPES if r != self.recipe])
         self._next_changeover = t + duration + ev.uniform(*self.CHANGEOVER_EVERY_S)
-        self._discard_part()
         self._risky_packs = self.RESTART_REJECTS
         self._enter(LineState.CHANGEOVER, REASON_CHANGEOVER, t, duration)
+        self._discard_part()
 
     # -- packs ------------------------------------------------------------------
 

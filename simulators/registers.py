@@ -47,7 +47,10 @@ def encode(
         data = str(value).encode("ascii", errors="replace")[: 2 * length].ljust(2 * length, b"\0")
     else:
         fmt = _STRUCT[type_]
-        number = round(value) if fmt not in ("f", "d") else float(value)
+        if fmt in ("f", "d"):
+            number: float | int = float(value)
+        else:
+            number = value if isinstance(value, int) else round(float(value))
         data = _reorder(struct.pack(">" + fmt, number), order)
     return [int.from_bytes(data[i:i + 2], "big") for i in range(0, len(data), 2)]
 

@@ -2,17 +2,19 @@
 
 ::
 
-    async with plant_running(seed=42, modbus_port=5020, opcua_port=4840) as plant:
-        plant.modbus_port, plant.opcua_url, plant.mqtt_url   # where the devices are
-        plant.plant.cnc[0].state                              # ground truth
-        await plant.advance(60)                               # jump the model 60 s ahead
+    async with plant_running(seed=42, modbus_port=5020, opcua_port=4840) as sim:
+        sim.modbus_port, sim.opcua_url, sim.mqtt_url   # where the devices are
+        sim.plant.cnc[0].state                          # ground truth (see simulators.plant)
+        await sim.advance(60)                           # jump the model 60 s ahead
 
 The model advances with the wall clock times ``speed`` every ``tick_s``
 seconds and the servers are refreshed after each step; with ``speed=0`` the
 model only moves through :meth:`PlantHandle.advance`. Background work runs in
 one supervisor task holding an :class:`asyncio.TaskGroup`; leaving the block
 stops it and closes every server. An error in the background work is raised
-when the block exits (and is visible earlier as ``handle.error``).
+when the block exits (and is visible earlier as ``handle.error``). If the MQTT
+broker does not answer, startup waits up to 5 s, then goes on; the sensors
+publish once the broker is there.
 """
 
 from __future__ import annotations

@@ -83,7 +83,8 @@ async def test_units_serve_their_machine() -> None:
                 feed = struct.unpack(">f", struct.pack(">HH", regs[15], regs[14]))[0]
                 assert feed == pytest.approx(machine.feed_rate, rel=1e-6)
                 # pymodbus' own little word order is CDAB
-                feed2 = client.convert_from_registers(regs[14:16], client.DATATYPE.FLOAT32, word_order="little")
+                dtype = client.DATATYPE.FLOAT32
+                feed2 = client.convert_from_registers(regs[14:16], dtype, word_order="little")
                 assert feed2 == pytest.approx(feed)
                 speed = struct.unpack(">f", struct.pack(">HH", regs[6], regs[7]))[0]
                 assert speed == pytest.approx(machine.spindle_speed, rel=1e-6)

@@ -58,12 +58,12 @@ def check_shape(payload: dict) -> None:
     assert isinstance(payload["temperature"], float) and isinstance(payload["battery"], int)
 
 
-async def test_telemetry_on_mosquitto(mosquitto: tuple[str, int]) -> None:
-    host, port = mosquitto
+async def test_telemetry_on_mosquitto(mosquitto: str) -> None:
+    host, port = parse_mqtt_url(mosquitto)
     sensor = VibrationSensor("vib-1", seed=1)
     topic = topic_for("vib-1")
     assert topic == "plant/sensors/vib-1/telemetry"
-    publisher = SensorPublisher([sensor], f"mqtt://{host}:{port}", interval_s=0.2)
+    publisher = SensorPublisher([sensor], mosquitto, interval_s=0.2)
     async with subscriber(host, port, "plant/sensors/+/telemetry") as messages, publisher:
         assert await publisher.wait_connected(5)
         stop = asyncio.Event()
@@ -83,7 +83,7 @@ async def test_embedded_broker_and_reconnect() -> None:
     topic = topic_for("vib-7")
     async with embedded_broker(port) as url:
         assert url == f"mqtt://127.0.0.1:{port}"
-        assert broker_reachable("127.0.0.1", port)
+        assert await asyncio.to_thread(broker_reachable, "127.0.0.1", port)  # the broker runs in this loop
         assert parse_mqtt_url(url) == ("127.0.0.1", port)
         publisher = SensorPublisher([sensor], url, interval_s=0.2)
         await publisher.start()

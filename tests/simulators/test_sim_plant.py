@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import re
 import statistics
 from datetime import UTC, datetime
@@ -139,9 +140,21 @@ def test_cnc_values_follow_the_state() -> None:
     assert len({iv.reason for iv in machine.log if iv.state == CncState.CHANGEOVER}) == 1
 
 
+def test_changeover_abandons_the_part_in_progress(shift: Plant) -> None:
+    for machine in [*shift.cnc, *shift.lines]:
+        parts = sorted([*machine.good_times, *machine.scrap_times])
+        changeovers = [iv for iv in machine.intervals() if machine.categories[iv.state] == "changeover"]
+        assert changeovers
+        for iv in changeovers:
+            assert iv.end is not None
+            later = parts[bisect.bisect_left(parts, iv.end):]
+            if later:  # a full cycle after the changeover (packs run at most 120/min)
+                assert later[0] >= iv.end + machine.ideal_cycle_s * 0.9
+
+
 def test_changeover_changes_the_program() -> None:
     machine = CncMachine("cnc-2", seed=5)
-    programs = []
+    programs: list[str] = []
     for _ in range(SHIFT_S // 30):
         machine.step(30.0)
         if not programs or programs[-1] != machine.program.name:
@@ -209,8 +222,8 @@ def test_telemetry_shape(profile) -> None:
     assert set(msg["vibration"]) == {"rms", "peak", "crest"}
     assert all(isinstance(v, float) for v in msg["vibration"].values())
     assert isinstance(msg["temperature"], float) and isinstance(msg["battery"], int)
-    assert msg["vibration"]["peak"] == pytest.approx(msg["vibration"]["rms"] * 0.075 * msg["vibration"]["crest"],
-                                                     abs=0.01)
+    vibration = msg["vibration"]
+    assert vibration["peak"] == pytest.approx(vibration["rms"] * 0.075 * vibration["crest"], abs=0.01)
     # every field the profile reads is there
     for tag in profile("vibration_sensor")["tags"]:
         value: object = msg
