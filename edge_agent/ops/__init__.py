@@ -1,0 +1,1 @@
+"""Operations: service manager integration and metrics."""
