@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: venv demo test lint typecheck unit clean
+.PHONY: venv demo test lint typecheck unit clean install uninstall
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,3 +31,9 @@ unit: $(STAMP)
 
 clean:
 	rm -rf .demo-data .pytest_cache .mypy_cache .ruff_cache
+
+install:
+	systemd/install.sh install
+
+uninstall:
+	systemd/install.sh uninstall
