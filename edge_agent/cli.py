@@ -1,4 +1,4 @@
-"""Command line: ``edge-agent run | check | demo``.
+"""Command line: ``edge-agent run | check | demo | analyze oee``.
 
 Library errors become CLI messages here and nowhere else: a ConfigError prints one
 line per problem and exits 2.
@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import difflib
+import json
 import logging
 import signal
 import sys
+from dataclasses import replace
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 
 from edge_agent.config import AgentConfig, load_config
@@ -105,6 +109,86 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
 
 
+MAX_ROW_PROBLEMS = 50
+
+
+def _window_bound(text: str, tz: tzinfo, name: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"--{name}: not an ISO 8601 date and time: {text!r}") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=tz)
+
+
+def cmd_analyze_oee(args: argparse.Namespace) -> int:
+    """OEE of one device from a samples CSV: one JSON object on stdout, problems on stderr."""
+    from edge_agent.oee import ALWAYS, OeeError, compute, load_calendar, options_for_profile, read_samples_csv
+    from edge_agent.profiles import available_profiles, load_profile, resolve_profile
+
+    def fail(*problems: str) -> int:
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        return EXIT_CONFIG
+
+    path = resolve_profile(args.profile, Path.cwd(), [])
+    if path is None:
+        names = sorted(available_profiles([]))
+        close = difflib.get_close_matches(args.profile, names, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else f" (available: {', '.join(names)})"
+        return fail(f"--profile: profile '{args.profile}' not found{hint}")
+    try:
+        profile = load_profile(path)
+        calendar = load_calendar(args.calendar) if args.calendar else ALWAYS
+    except ConfigError as exc:
+        return fail(*exc.problems)
+    if profile.oee is None:
+        return fail(f"{path}: profile '{profile.profile.name}' has no [oee] table")
+    try:
+        start = _window_bound(args.from_, calendar.tz, "from")
+        end = _window_bound(args.to, calendar.tz, "to")
+    except ValueError as exc:
+        return fail(str(exc))
+    options = options_for_profile(profile, cap_performance=args.cap_performance)
+    if args.reason_tag is not None:
+        options = replace(options, reason_tag=args.reason_tag or None)
+    try:
+        samples = read_samples_csv(args.samples, profile.oee, options, args.device)
+        for problem in samples.problems[:MAX_ROW_PROBLEMS]:
+            print(problem, file=sys.stderr)
+        if len(samples.problems) > MAX_ROW_PROBLEMS:
+            print(f"{args.samples}: ... and {len(samples.problems) - MAX_ROW_PROBLEMS} more bad rows",
+                  file=sys.stderr)
+        result = compute(samples.device_tracks(args.device), calendar, start, end)
+    except OeeError as exc:
+        return fail(str(exc))
+    print(json.dumps(result.as_dict(tz=start.tzinfo or UTC, detail=args.detail)))
+    return 0
+
+
+def _add_analyze(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    analyze = sub.add_parser("analyze", help="offline analytics on exported samples")
+    kinds = analyze.add_subparsers(dest="analysis", required=True)
+    oee = kinds.add_parser(
+        "oee", help="OEE of one device over a time window from a samples CSV (prints one JSON object)",
+        description="OEE (ISO 22400-2 time model, see docs/oee.md) of one device from a CSV with the "
+                    "header ts,device,tag,value. Bad rows are reported on stderr with their line number; "
+                    "exit 2 when the inputs cannot be used at all.",
+    )
+    oee.add_argument("--samples", required=True, metavar="FILE.csv", help="samples CSV (ts,device,tag,value)")
+    oee.add_argument("--profile", required=True, help="device profile name or path to a profile .toml")
+    oee.add_argument("--from", dest="from_", required=True, metavar="ISO8601",
+                     help="window start, ISO 8601 (without offset: the calendar's time zone)")
+    oee.add_argument("--to", required=True, metavar="ISO8601", help="window end (exclusive), ISO 8601")
+    oee.add_argument("--calendar", metavar="FILE.toml", help="shift calendar (TOML); default: planned 24/7")
+    oee.add_argument("--device", metavar="NAME", help="device name in the CSV (needed when the file holds several)")
+    oee.add_argument("--reason-tag", metavar="TAG",
+                     help="tag carrying the stop reason code (default: stop_reason if the profile has it; '' for none)")
+    oee.add_argument("--cap-performance", action="store_true", help="report performance capped at 1")
+    oee.add_argument("--detail", action="store_true",
+                     help="add the time split, stop counts and the list of stops to the JSON")
+    oee.set_defaults(func=cmd_analyze_oee)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edge-agent", description="Edge IoT gateway agent")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -127,6 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--fresh", action="store_true", help="start with empty buffer and collector database")
     demo.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     demo.set_defaults(func=cmd_demo)
+
+    _add_analyze(sub)
     return parser
 
 
