@@ -16,6 +16,7 @@ import sys
 from dataclasses import replace
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
+from typing import Any
 
 from edge_agent.config import AgentConfig, load_config
 from edge_agent.errors import ConfigError, StoreError
@@ -189,6 +190,55 @@ def _add_analyze(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     oee.set_defaults(func=cmd_analyze_oee)
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    """A concise summary of a running agent, read from its local API."""
+    import json
+
+    import httpx
+
+    url = args.url
+    if url is None:
+        config = _load(args.config)
+        if config is None:
+            return EXIT_CONFIG
+        host, port = config.listen
+        url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    try:
+        response = httpx.get(url.rstrip("/") + "/api/v1/status", timeout=5)
+        response.raise_for_status()
+    except httpx.HTTPError as exc:
+        print(f"error: no agent answering at {url}: {exc}", file=sys.stderr)
+        return 1
+    status = response.json()
+    if args.json:
+        print(json.dumps(status, indent=2))
+        return 0
+    print(format_status(status))
+    return 0
+
+
+def format_status(status: dict[str, Any]) -> str:
+    lines = [f"gateway {status['gateway_id']} (version {status['version']}), up {status['uptime_s']:.0f} s"]
+    for name, d in sorted(status["devices"].items()):
+        error = f"  last error: {d['last_error']}" if d.get("last_error") else ""
+        lines.append(f"  {name:<16} {d['protocol']:<8} {d['state']:<13} {d['samples']:>10} samples"
+                     f" {d['errors']:>6} errors{error}")
+    b = status["buffer"]
+    dropped = sum(b.get("dropped", {}).values())
+    lines.append(f"buffer: {b['samples_rows']} samples, {b['events_rows']} events, "
+                 f"unsynced {b['unsynced'].get('samples', 0)} samples / {b['unsynced'].get('events', 0)} events, "
+                 f"dropped {dropped}, {b['file_bytes'] / 1e6:.1f} MB")
+    s = status["sync"]
+    if s.get("last_result") == "disabled":
+        lines.append("sync: no collector configured")
+    else:
+        when = datetime.fromtimestamp(s["last_success"], UTC).isoformat(timespec="seconds") \
+            if s.get("last_success") else "never"
+        error = f", error: {s['last_error']}" if s.get("last_error") else ""
+        lines.append(f"sync: {s['last_result']}, last success {when}, {s['batches_sent']} batches{error}")
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edge-agent", description="Edge IoT gateway agent")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -201,6 +251,13 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="validate a config and its profiles, print the resolved devices")
     check.add_argument("--config", "-c", required=True, help="agent config (TOML)")
     check.set_defaults(func=cmd_check)
+
+    status = sub.add_parser("status", help="summary of a running agent (devices, backlog, last sync)")
+    where = status.add_mutually_exclusive_group(required=True)
+    where.add_argument("--config", "-c", help="the agent's config (to find its HTTP address)")
+    where.add_argument("--url", help="the agent's base URL, e.g. http://127.0.0.1:8080")
+    status.add_argument("--json", action="store_true", help="print the full status as JSON")
+    status.set_defaults(func=cmd_status)
 
     demo = sub.add_parser("demo", help="run the simulated plant, a collector and the agent together")
     demo.add_argument("--config", default="examples/plant.toml", help="demo agent config")
