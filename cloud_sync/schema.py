@@ -15,7 +15,8 @@ the body is gzip-compressed JSON::
     }
 
 Rows of the samples stream: ``[seq, device, tag, ts, value, quality]``;
-rows of the events stream: ``[seq, event_id, ts, device, kind, attributes]``.
+rows of the events stream: ``[seq, event_id, ts, device, kind, attributes]``;
+rows are in increasing ``seq`` order (the collector answers 422 otherwise).
 A batch is identified by (gateway, stream, first_seq, last_seq): the same rows
 re-sent after a crash are recognised, and rows are unique per (gateway, stream, seq),
 so delivery is exactly once at the collector with at-least-once transport.

@@ -1,10 +1,31 @@
 """The central collector: receives gateway batches over HTTP and stores them exactly once.
 
 ``create_app(store, api_keys)`` builds the FastAPI app, ``open_store(url)`` opens
-storage (``sqlite:///PATH``), and ``edge-collector serve`` runs both.
+storage (``sqlite:///PATH`` or ``postgresql://USER@HOST:PORT/DBNAME``), and
+``edge-collector serve`` runs both; ``edge-collector keys`` manages the API keys
+stored in the database.
 """
 
 from cloud_sync.collector.app import create_app
-from cloud_sync.collector.store import SQLiteStore, Store, StoreError, UnsupportedBackend, open_store
+from cloud_sync.collector.sqlite_store import SQLiteStore
+from cloud_sync.collector.store import (
+    EventQuery,
+    KeyRecord,
+    SampleQuery,
+    Store,
+    StoreError,
+    UnsupportedBackend,
+    open_store,
+)
 
-__all__ = ["SQLiteStore", "Store", "StoreError", "UnsupportedBackend", "create_app", "open_store"]
+__all__ = [
+    "EventQuery",
+    "KeyRecord",
+    "SQLiteStore",
+    "SampleQuery",
+    "Store",
+    "StoreError",
+    "UnsupportedBackend",
+    "create_app",
+    "open_store",
+]

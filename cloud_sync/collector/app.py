@@ -1,154 +1,119 @@
-"""The collector's HTTP API.
+"""The collector's HTTP API, assembled.
 
 * ``POST /api/v1/batches`` -- one batch (see :mod:`cloud_sync.schema`); answers
-  200 with a :class:`BatchAck` after the batch is committed.
-* ``GET /api/v1/stats`` -- per-gateway counts (:meth:`Store.stats`).
-* ``GET /health`` -- ``{"status": "ok"}``, or 503 when the store is not usable.
+  200 with a :class:`~cloud_sync.schema.BatchAck` after the batch is committed
+  (:mod:`.ingest_api`).
+* ``GET /api/v1/stats``, ``/api/v1/gateways``, ``/api/v1/samples``,
+  ``/api/v1/events``, ``/health``, ``/metrics`` (:mod:`.query_api`).
+* ``GET /openapi.json`` -- the OpenAPI document of all of them.
 
-Errors are JSON ``{"detail": "..."}``; 422 adds ``"errors": [{"field", "message"}]``.
-Status codes a gateway sees: 401/403 (key), 413 (too large), 415 (coding),
-400 (not gzip/JSON), 422 (not a valid batch) are final; 503 (store failure) is
-worth retrying.
-
-Decompression, parsing, validation and the SQLite transaction run in the thread
-pool, never on the event loop.
+Errors are JSON ``{"detail": "..."}``; 422 (invalid batch) and 400 (bad query
+parameter) add ``"errors": [{"field", "message"}]``. Status codes a gateway
+sees: 401/403 (key), 413 (too large), 415 (coding), 400 (not gzip/JSON), 422
+(not a valid batch) are final; 429 (rate limit) and 503 (store failure) come
+with ``Retry-After`` and are worth retrying.
 """
 
 from __future__ import annotations
 
-import hmac
-import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
 
-from cloud_sync.collector.body import (
-    MAX_BODY,
-    MAX_DECODED,
-    Coding,
-    Rejected,
-    check_declared_length,
-    content_coding,
-    decode_body,
-    read_limited,
-)
-from cloud_sync.collector.store import Store, StoreError
-from cloud_sync.collector.validation import InvalidBatch, parse_batch
+from cloud_sync.collector import ingest_api, query_api
+from cloud_sync.collector.body import MAX_BODY, MAX_DECODED, Rejected
+from cloud_sync.collector.context import Collector, rejection
+from cloud_sync.collector.keys import KeyRing
+from cloud_sync.collector.metrics import Metrics, RequestMetrics
+from cloud_sync.collector.params import BadParameter
+from cloud_sync.collector.ratelimit import RateLimiter
+from cloud_sync.collector.store import Store
 
-log = logging.getLogger(__name__)
-
-API_KEY_HEADER = "x-api-key"
-RETRY_AFTER_S = 5
-"""Seconds a gateway is asked to wait after a 503 (storage failure)."""
-
-
-class KeyRing:
-    """API keys and the gateway each may send for (``None``: any gateway)."""
-
-    def __init__(self, api_keys: dict[str, str | None]) -> None:
-        if not api_keys:
-            raise ValueError("at least one API key is required")
-        if any(not key for key in api_keys):
-            raise ValueError("API keys must not be empty")
-        self._keys = [(key.encode(), gateway) for key, gateway in api_keys.items()]
-
-    def authenticate(self, presented: str | None) -> tuple[bool, str | None]:
-        """``(known, bound_gateway)`` for a presented key, comparing in constant time."""
-        if not presented:
-            return False, None
-        candidate = presented.encode()
-        found: tuple[bool, str | None] = (False, None)
-        for key, gateway in self._keys:  # no early exit: timing does not reveal which key matched
-            if hmac.compare_digest(key, candidate):
-                found = (True, gateway)
-        return found
+DEFAULT_RATE_LIMIT = 100.0
+"""Batches per second and gateway, per collector process (burst: twice as many)."""
 
 
 def create_app(
     store: Store,
-    api_keys: dict[str, str | None],
+    api_keys: Mapping[str, str | None] | None = None,
     *,
     max_body: int = MAX_BODY,
     max_decoded: int = MAX_DECODED,
+    rate_limit: float = DEFAULT_RATE_LIMIT,
+    rate_burst: float | None = None,
+    limiter: RateLimiter | None = None,
 ) -> FastAPI:
     """Build the collector app over ``store``.
 
-    ``api_keys`` maps each accepted key to the gateway it is bound to, or to
-    ``None`` for a key that may send for any gateway. The limits are in bytes.
+    ``api_keys`` are keys held in memory besides those stored in the database:
+    each maps to the gateway it is bound to, or to ``None`` for a key that may
+    act for any gateway. The body limits are in bytes. ``rate_limit`` is in
+    batches per second per gateway (``0`` disables it), ``rate_burst`` how many
+    may come at once (default twice the rate); ``limiter`` replaces both (tests).
     """
-    keys = KeyRing(api_keys)
-    app = FastAPI(title="edge collector", version="1", docs_url=None, redoc_url=None)
+    collector = Collector(
+        store=store,
+        keys=KeyRing(store, api_keys),
+        limiter=limiter or RateLimiter(rate_limit, rate_burst),
+        metrics=Metrics(),
+        max_body=max_body,
+        max_decoded=max_decoded,
+    )
+    app = FastAPI(
+        title="edge collector",
+        version="1",
+        summary="Receives gateway batches exactly once; serves what it stored.",
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.collector = collector
     app.state.store = store
 
-    def ingest(raw: bytes, coding: Coding, bound_gateway: str | None) -> dict[str, Any]:
-        data = decode_body(raw, coding, max_decoded)
-        if bound_gateway is not None and isinstance(data, dict):
-            claimed = data.get("gateway_id")
-            if claimed != bound_gateway:
-                raise Rejected(403, f"this API key may not send batches for gateway {claimed!r:.140}")
-        try:
-            batch = parse_batch(data)
-        except InvalidBatch as exc:
-            raise Rejected(422, f"invalid batch: {len(exc.problems)} problem(s)", exc.problems) from None
-        try:
-            ack = store.ingest(batch)
-        except StoreError as exc:
-            log.error("store failed: %s", exc)
-            raise Rejected(503, "storage unavailable, retry later") from None
-        log.debug(
-            "%s: accepted %d, duplicates %d%s",
-            ack.batch_id,
-            ack.accepted,
-            ack.duplicates,
-            " (duplicate batch)" if ack.duplicate_batch else "",
-        )
-        return ack.model_dump()
+    @app.exception_handler(Rejected)
+    async def on_rejected(request: Request, exc: Rejected) -> Response:
+        return rejection(request, exc)
 
-    @app.post("/api/v1/batches")
-    async def post_batch(request: Request) -> JSONResponse:
-        try:
-            known, bound = keys.authenticate(request.headers.get(API_KEY_HEADER))
-            if not known:
-                raise Rejected(401, f"missing or unknown API key (header {API_KEY_HEADER})")
-            coding = content_coding(request.headers.get("content-encoding"))
-            check_declared_length(request.headers.get("content-length"), max_body)
-            raw = await read_limited(request.stream(), max_body)
-            ack = await run_in_threadpool(ingest, raw, coding, bound)
-        except Rejected as exc:
-            return _rejection(request, exc)
-        return JSONResponse(ack)
+    @app.exception_handler(BadParameter)
+    async def on_bad_parameter(request: Request, exc: BadParameter) -> Response:
+        problem = {"field": exc.name, "message": exc.message}
+        return rejection(request, Rejected(400, f"invalid query parameter {exc.name}", [problem]))
 
-    @app.get("/api/v1/stats")
-    def get_stats() -> JSONResponse:
-        try:
-            return JSONResponse(store.stats())
-        except StoreError as exc:
-            log.error("stats failed: %s", exc)
-            return JSONResponse(
-                {"detail": "storage unavailable, retry later"},
-                status_code=503,
-                headers={"retry-after": str(RETRY_AFTER_S)},
-            )
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        problems = [
+            {"field": str(err["loc"][-1]) if err.get("loc") else "query", "message": str(err.get("msg", "invalid"))}
+            for err in exc.errors()
+        ]
+        return rejection(request, Rejected(400, "invalid query parameter(s)", problems))
 
-    @app.get("/health")
-    def health() -> JSONResponse:
-        try:
-            store.ping()
-        except StoreError as exc:
-            return JSONResponse({"status": "unavailable", "detail": str(exc)}, status_code=503)
-        return JSONResponse({"status": "ok"})
-
+    # FastAPI builds a route's models and dependencies when it is added, which is most of the cost of an
+    # app; the routes hold no state (handlers find the Collector in app.state), so every app shares them
+    app.router.routes.extend([*ingest_api.router.routes, *query_api.router.routes])
+    app.add_middleware(RequestMetrics, metrics=collector.metrics)
+    _describe_bad_parameters_as_400(app)
     return app
 
 
-def _rejection(request: Request, exc: Rejected) -> JSONResponse:
-    client = request.client.host if request.client else "?"
-    first = f" ({exc.errors[0]['field']}: {exc.errors[0]['message']})" if exc.errors else ""
-    log.warning("rejected batch from %s: %d %s%s", client, exc.status_code, exc.detail, first)
-    body: dict[str, Any] = {"detail": exc.detail}
-    if exc.errors is not None:
-        body["errors"] = exc.errors
-    retry = {"retry-after": str(RETRY_AFTER_S)} if exc.status_code == 503 else None
-    return JSONResponse(body, status_code=exc.status_code, headers=retry)
+def _describe_bad_parameters_as_400(app: FastAPI) -> None:
+    """Drop FastAPI's generated 422 answers from the OpenAPI document: parameter errors are 400 here."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            doc = generate()
+            for operations in doc.get("paths", {}).values():
+                for operation in operations.values():
+                    answer = operation.get("responses", {}).get("422", {})
+                    if "HTTPValidationError" in str(answer):
+                        del operation["responses"]["422"]
+            schemas = doc.get("components", {}).get("schemas", {})
+            if "HTTPValidationError" not in str(doc.get("paths")):
+                schemas.pop("HTTPValidationError", None)
+                schemas.pop("ValidationError", None)
+            app.openapi_schema = doc
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

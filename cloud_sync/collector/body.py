@@ -23,13 +23,24 @@ Coding = Literal["gzip", "identity"]
 
 
 class Rejected(Exception):
-    """A request the collector refuses; becomes an HTTP error ``{"detail": ...}``."""
+    """A request the collector refuses; becomes an HTTP error ``{"detail": ...}``.
 
-    def __init__(self, status_code: int, detail: str, errors: list[dict[str, str]] | None = None) -> None:
+    ``errors`` lists ``{"field", "message"}`` problems (422, 400 for query
+    parameters); ``headers`` are sent along (``Retry-After`` with 429 and 503).
+    """
+
+    def __init__(
+        self,
+        status_code: int,
+        detail: str,
+        errors: list[dict[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(detail)
         self.status_code = status_code
         self.detail = detail
         self.errors = errors
+        self.headers = headers
 
 
 def content_coding(header: str | None) -> Coding:

@@ -1,4 +1,4 @@
-"""The HTTP API: auth, body limits and decoding, validation errors, acks, stats, health."""
+"""The HTTP API: auth, body limits and decoding, validation errors, acks, stats, health (both backends)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from collector_testkit import ANY_KEY, BOUND_KEY, KEYS, batch_dict, gz, headers,
 
 from cloud_sync.collector.app import create_app
 from cloud_sync.collector.body import MAX_BODY, MAX_DECODED
-from cloud_sync.collector.store import SQLiteStore
+from cloud_sync.collector.store import Store
 
 URL = "/api/v1/batches"
 
@@ -201,6 +201,54 @@ async def test_bad_event_row_is_422(client: httpx.AsyncClient) -> None:
     assert "attributes (column 5) must be an object" in problem["message"]
 
 
+@pytest.mark.parametrize(
+    ("row", "fragment"),
+    [
+        ([4, "pump\x00-1", "t1", 1.0, 1.0, 0], "device (column 1) must not contain NUL"),
+        ([4, "pump-1", "t1", 1.0, "a\x00b", 0], "value (column 4) must not contain NUL"),
+        ([4, "pump-1", "t1", 2**64 - 1, 1.0, 0], "ts (column 3) is an integer outside the 64-bit range"),
+        ([4, "pump-1", "t1", 1.0, 2**63, 0], "value (column 4) is an integer outside the 64-bit range"),
+        ([3, "pump-1", "t1", 1.0, 1.0, 0], "seq 3 does not follow seq 3"),
+    ],
+)
+async def test_rows_every_backend_cannot_keep_are_422(client: httpx.AsyncClient, row: list[Any], fragment: str) -> None:
+    rows = sample_rows(1, 10)
+    rows[3] = row
+    problem = only_problem(await post(client, batch_dict(first=1, last=10, rows=rows)))
+    assert problem["field"] == "rows[3]"
+    assert fragment in problem["message"]
+    assert await stats_of(client) == {"gateways": {}}
+
+
+@pytest.mark.parametrize(
+    ("attributes", "fragment"),
+    [
+        ({"a": {"b": "x\x00"}}, "NUL"),
+        ({"k\x00": 1}, "NUL"),
+        ({"deep": orjson.loads("[" * 40 + "]" * 40)}, "nested deeper than 32"),
+        ({"n": [1, 2**64 - 1]}, "64-bit"),
+    ],
+)
+async def test_event_attributes_every_backend_cannot_keep_are_422(
+    client: httpx.AsyncClient, attributes: dict[str, Any], fragment: str
+) -> None:
+    batch = batch_dict(stream="events", first=1, last=3)
+    batch["rows"][1][5] = attributes
+    problem = only_problem(await post(client, batch))
+    assert problem["field"] == "rows[1]"
+    assert fragment in problem["message"]
+
+
+async def test_unordered_rows_are_422(client: httpx.AsyncClient) -> None:
+    rows = sample_rows(1, 10)
+    rows[4], rows[5] = rows[5], rows[4]
+    problem = only_problem(await post(client, batch_dict(first=1, last=10, rows=rows)))
+    assert problem == {
+        "field": "rows[5]",
+        "message": "seq 5 does not follow seq 6: rows must be in increasing seq order",
+    }
+
+
 async def test_row_that_is_not_a_list_is_422(client: httpx.AsyncClient) -> None:
     batch = batch_dict(first=1, last=3)
     batch["rows"][1] = {"seq": 2}
@@ -214,7 +262,7 @@ async def test_body_that_is_not_an_object_is_422(client: httpx.AsyncClient) -> N
 
 
 @pytest.fixture
-async def small_client(store: SQLiteStore) -> Any:
+async def small_client(store: Store) -> Any:
     app = create_app(store, KEYS, max_body=2_000, max_decoded=20_000)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://c") as c:
         yield c
@@ -270,7 +318,7 @@ async def test_stats_contract(client: httpx.AsyncClient) -> None:
     }
 
 
-async def test_health(client: httpx.AsyncClient, store: SQLiteStore) -> None:
+async def test_health(client: httpx.AsyncClient, store: Store) -> None:
     r = await client.get("/health")
     assert (r.status_code, r.json()) == (200, {"status": "ok"})
     store.close()
@@ -279,7 +327,7 @@ async def test_health(client: httpx.AsyncClient, store: SQLiteStore) -> None:
     assert r.json()["status"] == "unavailable"
 
 
-async def test_store_failure_is_503_so_gateways_retry(client: httpx.AsyncClient, store: SQLiteStore) -> None:
+async def test_store_failure_is_503_so_gateways_retry(client: httpx.AsyncClient, store: Store) -> None:
     store.close()
     r = await post(client, batch_dict())
     assert r.status_code == 503
@@ -288,9 +336,13 @@ async def test_store_failure_is_503_so_gateways_retry(client: httpx.AsyncClient,
     assert (await client.get("/api/v1/stats")).status_code == 503
 
 
-def test_app_needs_a_key(store: SQLiteStore) -> None:
-    with pytest.raises(ValueError, match="API key"):
-        create_app(store, {})
+async def test_app_without_memory_keys_accepts_only_stored_keys(store: Store) -> None:
+    app = create_app(store)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://c") as c:
+        r = await c.post(URL, content=gz(batch_dict()), headers=headers(key=ANY_KEY))
+    assert r.status_code == 401
+    with pytest.raises(ValueError, match="empty"):
+        create_app(store, {"": None})
 
 
 class MemorySource:
@@ -298,16 +350,23 @@ class MemorySource:
 
     def __init__(self, samples: int, events: int) -> None:
         self.rows = {"samples": sample_rows(1, samples), "events": batch_dict(stream="events", last=events)["rows"]}
-        self.acked = {"samples": 0, "events": 0}
+        self.acked: dict[str, set[int]] = {"samples": set(), "events": set()}
 
-    async def read(self, stream: str, limit: int) -> list[list[Any]]:
-        return [r for r in self.rows[stream] if r[0] > self.acked[stream]][:limit]
+    def unsynced(self, stream: str) -> list[list[Any]]:
+        return [r for r in self.rows[stream] if r[0] not in self.acked[stream]]
 
-    async def ack(self, stream: str, last_seq: int) -> None:
-        self.acked[stream] = last_seq
+    async def read(self, stream: str, limit: int, *, newest: bool = False) -> list[list[Any]]:
+        rows = self.unsynced(stream)
+        return rows[-limit:] if newest else rows[:limit]
+
+    async def ack(self, stream: str, first_seq: int, last_seq: int) -> None:
+        self.acked[stream].update(range(first_seq, last_seq + 1))
+
+    async def quarantine(self, refused: Any) -> None:
+        raise AssertionError(f"the collector refused a batch of the real uploader: {refused}")
 
     async def backlog(self) -> dict[str, int]:
-        return {s: sum(r[0] > self.acked[s] for r in rows) for s, rows in self.rows.items()}
+        return {s: len(self.unsynced(s)) for s in self.rows}
 
 
 async def test_the_agents_uploader_is_understood(client: httpx.AsyncClient) -> None:
@@ -317,9 +376,47 @@ async def test_the_agents_uploader_is_understood(client: httpx.AsyncClient) -> N
     up = Uploader(source, client, gateway_id="gw1", url="http://collector", api_key=BOUND_KEY, batch_size=100)
     assert await up.sync_once() == 253
     assert up.status.last_result == "ok", up.status.last_error
-    source.acked = {"samples": 100, "events": 0}  # the gateway lost its acks: the same batches are re-sent
+    # the gateway lost its acks: the same batches are re-sent
+    source.acked = {"samples": set(range(1, 101)), "events": set()}
     assert await up.sync_once() == 153
     assert await stats_of(client) == {
         "gateways": {"gw1": {"samples": 250, "events": 3, "batches": 4, "duplicate_batches": 3}}
     }
     assert up.status.duplicate_batches == 3
+
+
+class FlakyStore:
+    """A store whose ingest fails while ``down`` is set."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.down = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    def ingest(self, batch: Any) -> Any:
+        from cloud_sync.collector.store import StoreError
+
+        if self.down:
+            raise StoreError("disk on fire")
+        return self.store.ingest(batch)
+
+
+async def test_a_store_outage_is_logged_once_and_its_end_once(store: Store, caplog: pytest.LogCaptureFixture) -> None:
+    flaky = FlakyStore(store)
+    app = create_app(flaky, KEYS)  # type: ignore[arg-type]
+    caplog.set_level("DEBUG", logger="cloud_sync.collector.app")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://c") as c:
+        flaky.down = True
+        for first in (1, 11, 21):
+            r = await c.post(URL, content=gz(batch_dict(first=first, last=first + 9)), headers=headers())
+            assert (r.status_code, r.headers["retry-after"]) == (503, "5")
+        flaky.down = False
+        assert (await post(c, batch_dict(first=1, last=10))).status_code == 200
+        assert (await post(c, batch_dict(first=11, last=20))).status_code == 200
+    messages = [
+        (r.levelname, r.getMessage()) for r in caplog.records if r.getMessage().startswith(("store", "storage"))
+    ]
+    assert [level for level, _ in messages] == ["ERROR", "DEBUG", "DEBUG", "INFO"], messages
+    assert "disk on fire" in messages[0][1]
