@@ -84,6 +84,13 @@ def create_app(agent: AgentView) -> FastAPI:
     async def status(_: Session | None = Depends(viewer)) -> dict[str, Any]:
         return await agent.status()
 
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        """Prometheus text format, rendered from the status snapshot (see :mod:`edge_agent.ops.metrics`)."""
+        from edge_agent.ops.metrics import CONTENT_TYPE, render
+
+        return Response(render(await agent.status()), media_type=CONTENT_TYPE)
+
     @app.get("/api/v1/latest")
     async def latest(_: Session | None = Depends(viewer)) -> dict[str, Any]:
         return {

@@ -6,6 +6,7 @@ import asyncio
 import json
 from pathlib import Path
 
+import httpx
 import pytest
 
 from edge_agent.cli import main
@@ -34,5 +35,10 @@ async def test_status_command_human_and_json(tmp_path: Path, mosquitto: str,
         assert await asyncio.to_thread(main, ["status", "--url", f"http://127.0.0.1:{http}", "--json"]) == 0
         status = json.loads(capsys.readouterr().out)
         assert status["devices"]["vib-status"]["protocol"] == "mqtt"
+        async with httpx.AsyncClient() as client:
+            metrics = await client.get(f"http://127.0.0.1:{http}/metrics")
+        assert metrics.headers["content-type"].startswith("text/plain")
+        assert 'edge_agent_device_state{device="vib-status",protocol="mqtt",state="connected"} 1.0' in metrics.text
+        assert "process_resident_memory_bytes" in metrics.text
     assert await asyncio.to_thread(main, ["status", "--url", f"http://127.0.0.1:{http}"]) == 1
     assert "no agent answering" in capsys.readouterr().err
