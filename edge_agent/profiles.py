@@ -56,6 +56,23 @@ class ModbusTag(TagBase):
     order: Literal["ABCD", "DCBA", "BADC", "CDAB"] = "ABCD"
     bit: int | None = Field(default=None, ge=0, le=15)
     length: int | None = Field(default=None, ge=1, le=125)
+    writable: bool = Field(default=False, description="the agent may write this tag (a setpoint)")
+    min: float | None = Field(default=None, description="lowest value a write may set (engineering units)")
+    max: float | None = Field(default=None, description="highest value a write may set (engineering units)")
+
+    @model_validator(mode="after")
+    def _check_write(self) -> ModbusTag:
+        if (self.min is not None or self.max is not None) and not self.writable:
+            raise ValueError("'min' and 'max' limit writes: they need 'writable = true'")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"'min' ({self.min:g}) is above 'max' ({self.max:g})")
+        if self.writable and self.table in ("input", "discrete"):
+            raise ValueError(f"table '{self.table}' is read-only: only holding registers and coils are writable")
+        if self.writable and self.bit is not None:
+            raise ValueError("a 'bit' of a register cannot be writable (a read-modify-write is not atomic)")
+        if self.writable and self.type in ("bool", "string") and (self.min is not None or self.max is not None):
+            raise ValueError(f"'min' and 'max' apply to numbers, not to type '{self.type}'")
+        return self
 
     @model_validator(mode="after")
     def _check_address(self) -> ModbusTag:
@@ -135,6 +152,9 @@ class ProfileInfo(Strict):
 class MqttTopics(Strict):
     topic: str = Field(description="default topic; {device} is replaced by the device's topic id")
     timestamp_field: str | None = None
+    device_from_topic: int | None = Field(
+        default=None, ge=0, description="0-based topic segment (a '+' wildcard) naming the device of each message"
+    )
 
 
 class _ProfileBase(Strict):
@@ -186,10 +206,51 @@ class MqttProfile(_ProfileBase):
     def topics(self) -> set[str]:
         return {t.topic or self.mqtt.topic for t in self.tags}
 
+    @model_validator(mode="after")
+    def _check_device_segment(self) -> MqttProfile:
+        index = self.mqtt.device_from_topic
+        if index is None:
+            return self
+        for topic in sorted({t.topic or self.mqtt.topic for t in self.tags}):
+            levels = topic.split("/")
+            if "#" in levels[: index + 1] or index >= len(levels) or levels[index] != "+":
+                got = levels[index] if index < len(levels) else "nothing"
+                raise ValueError(
+                    f"mqtt.device_from_topic: segment {index} of topic '{topic}' must be a '+' wildcard, "
+                    f"got '{got}'"
+                )
+        return self
 
-Profile = ModbusProfile | OpcuaProfile | MqttProfile
+
+class SparkplugTag(TagBase):
+    metric: str = Field(min_length=1, description="Sparkplug metric name, e.g. 'Sensors/Temperature'")
+
+
+class SparkplugOptions(Strict):
+    all_metrics: bool = Field(
+        default=True, description="metrics without a [[tags]] entry become samples too, tag = metric name"
+    )
+
+
+class SparkplugProfile(_ProfileBase):
+    protocol: Literal["sparkplug"]
+    sparkplug: SparkplugOptions = SparkplugOptions()
+    tags: list[SparkplugTag] = []
+
+    @model_validator(mode="after")
+    def _some_metrics(self) -> SparkplugProfile:
+        if not self.tags and not self.sparkplug.all_metrics:
+            raise ValueError("tags: give at least one tag, or sparkplug.all_metrics = true")
+        metrics = [t.metric for t in self.tags]
+        dupes = sorted({m for m in metrics if metrics.count(m) > 1})
+        if dupes:
+            raise ValueError(f"tags: metrics mapped twice: {', '.join(dupes)}")
+        return self
+
+
+Profile = ModbusProfile | OpcuaProfile | MqttProfile | SparkplugProfile
 PROFILE_MODELS: dict[str, type[BaseModel]] = {
-    "modbus": ModbusProfile, "opcua": OpcuaProfile, "mqtt": MqttProfile,
+    "modbus": ModbusProfile, "opcua": OpcuaProfile, "mqtt": MqttProfile, "sparkplug": SparkplugProfile,
 }
 
 
@@ -221,7 +282,8 @@ def load_profile(path: Path) -> Profile:
         line = line_of(key_lines(text), ("protocol",))
         where = f"{path}:{line}" if line else str(path)
         got = "missing" if protocol is None else f"got {protocol!r}"
-        raise ConfigError([f"{where}: protocol: must be one of 'modbus', 'opcua', 'mqtt' ({got})"])
+        names = ", ".join(f"'{name}'" for name in PROFILE_MODELS)
+        raise ConfigError([f"{where}: protocol: must be one of {names} ({got})"])
     model = PROFILE_MODELS[protocol]
     try:
         return model.model_validate(data)  # type: ignore[return-value]

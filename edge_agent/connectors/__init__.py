@@ -14,6 +14,7 @@ CONNECTORS: dict[str, str] = {
     "modbus": "edge_agent.connectors.modbus.connector:ModbusConnector",
     "opcua": "edge_agent.connectors.opcua.connector:OpcuaConnector",
     "mqtt": "edge_agent.connectors.mqtt.connector:MqttConnector",
+    "sparkplug": "edge_agent.connectors.sparkplug.connector:SparkplugConnector",
 }
 
 

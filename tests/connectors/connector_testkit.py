@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import time
+import tty
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -252,3 +254,56 @@ class OpcuaTestServer:
         if self.server is not None:
             await self.server.stop()
             self.server = None
+
+
+def device_context(tables: dict[str, list[int]]) -> ModbusDeviceContext:
+    """A pymodbus device (unit) holding the tables of :func:`register_image`."""
+
+    def block(values: list[int], bits: bool = False) -> ModbusSequentialDataBlock:
+        data: list[Any] = [bool(v) for v in values] if bits else list(values)
+        return ModbusSequentialDataBlock(1, data or ([False] if bits else [0]))  # 1 = PDU address 0
+
+    return ModbusDeviceContext(
+        hr=block(tables.get("holding", [])),
+        ir=block(tables.get("input", [])),
+        co=block(tables.get("coil", []), bits=True),
+        di=block(tables.get("discrete", []), bits=True),
+    )
+
+
+class PtyPair:
+    """Two pseudo-terminals joined like a null-modem cable: bytes written to one arrive at the other."""
+
+    def __init__(self) -> None:
+        self.fds: list[int] = []
+        self.paths: list[str] = []
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def open(self) -> tuple[str, str]:
+        masters = []
+        for _ in range(2):
+            master, slave = os.openpty()
+            tty.setraw(master)
+            tty.setraw(slave)
+            masters.append(master)
+            self.fds += [master, slave]
+            self.paths.append(os.ttyname(slave))
+        self.loop = asyncio.get_running_loop()
+        a, b = masters
+        self.loop.add_reader(a, self._pump, a, b)
+        self.loop.add_reader(b, self._pump, b, a)
+        self.masters = masters
+        return self.paths[0], self.paths[1]
+
+    @staticmethod
+    def _pump(src: int, dst: int) -> None:
+        with contextlib.suppress(OSError):
+            os.write(dst, os.read(src, 4096))
+
+    def close(self) -> None:
+        if self.loop is not None:
+            for fd in self.masters:
+                self.loop.remove_reader(fd)
+        for fd in self.fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from edge_agent.connectors.modbus.codec import CodecError, decode, decode_value, encode
+from edge_agent.connectors.modbus.codec import CodecError, decode, decode_value, decoder, encode
 from edge_agent.profiles import ModbusTag
 
 ORDERS = ("ABCD", "DCBA", "BADC", "CDAB")
@@ -127,3 +127,20 @@ def test_errors() -> None:
         encode(tag("float32"), "x")
     with pytest.raises(CodecError):
         encode(tag("float32"), 1e39)  # out of float32 range
+
+
+@pytest.mark.parametrize("order", ["ABCD", "DCBA", "BADC", "CDAB"])
+@pytest.mark.parametrize(
+    ("type_", "value", "scale"),
+    [("int16", -1234, 1.0), ("uint16", 65535, 1.0), ("int32", -70000, 1.0), ("uint32", 4_000_000_000, 1.0),
+     ("int64", -(2**40), 1.0), ("uint64", 2**63, 1.0), ("float32", 1.5, 1.0), ("float64", -2.25, 1.0),
+     ("int16", 425, 0.1)],
+)
+def test_prepared_decoder_equals_decode_value(order: str, type_: str, value: float, scale: float) -> None:
+    tag = ModbusTag(name="t", address=0, type=type_, order=order, scale=scale)
+    words = encode(tag, value)
+    assert decoder(tag)(words) == decode_value(tag, words)
+    with pytest.raises(CodecError):
+        decoder(tag)(words[:-1] if len(words) > 1 else [])
+    with pytest.raises(CodecError):
+        decoder(tag)([70000] * len(words))

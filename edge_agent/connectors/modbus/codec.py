@@ -14,12 +14,14 @@ first; NULs and spaces are stripped from both ends. ``order`` does not apply to
 strings, bools or coil/discrete bits. :func:`decode` returns the raw value,
 :func:`decode_value` applies the tag's scale and offset, :func:`encode` is the
 inverse of :func:`decode` (or of :func:`decode_value` with ``scaled=True``).
+:func:`decoder` returns a function equivalent to :func:`decode_value` for one tag
+with the per-tag work (formats, byte order, scaling) done once, for the poll loop.
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from edge_agent.model import Value
 from edge_agent.profiles import ModbusTag
@@ -79,6 +81,31 @@ def decode_value(tag: ModbusTag, data: Sequence[int]) -> Value:
     """Decode and apply the tag's scale and offset."""
     value: Value = tag.convert(decode(tag, data))
     return value
+
+
+def decoder(tag: ModbusTag) -> Callable[[Sequence[int]], Value]:
+    """A function equal to ``decode_value(tag, data)``, prepared once per tag."""
+    count = tag.register_count
+    if tag.table in ("coil", "discrete") or tag.type in ("bool", "string"):
+        return lambda data: decode_value(tag, data)
+    words = struct.Struct(f">{count}H")
+    number = struct.Struct(">" + FORMATS[tag.type])
+    order, scale, offset = tag.order, tag.scale, tag.offset
+    plain = scale == 1.0 and offset == 0.0
+
+    def run(data: Sequence[int]) -> Value:
+        if len(data) != count:
+            raise CodecError(f"{tag.name}: expected {count} values, got {len(data)}")
+        try:
+            raw = words.pack(*data)
+        except struct.error:
+            raise CodecError(f"register values must be 0..65535, got {list(data)}") from None
+        if order != "ABCD":
+            raw = _reorder(raw, order)
+        value: int | float = number.unpack(raw)[0]
+        return value if plain else value * scale + offset
+
+    return run
 
 
 def encode(tag: ModbusTag, value: Value, *, scaled: bool = False) -> list[int]:

@@ -1,13 +1,18 @@
-"""Modbus TCP connector: polls a device with planned block reads and emits samples.
+"""Modbus connector (TCP, or RTU over a serial line): polls a device with planned block reads.
 
 The profile's tags are coalesced once into read requests (see :mod:`.planner`);
-each poll runs them in order on a fixed-rate monotonic schedule and decodes the
-answers (see :mod:`.codec`). pymodbus's own retries and reconnects are disabled:
-this loop retries a request that got no answer ``retries`` times, then treats the
-device as gone, closes the client and reconnects with a capped backoff.
+each poll runs them in order, ``request_pause_s`` apart, on a fixed-rate monotonic
+schedule and decodes the answers (see :mod:`.codec`). The first poll of a device
+is delayed by a stable fraction of ``stagger_s`` derived from its name, so devices
+started together do not poll in step. pymodbus's own retries and reconnects are
+disabled: this loop retries a request that got no answer ``retries`` times, then
+treats the device as gone, closes the client and reconnects with a capped backoff.
 
 A Modbus exception response (illegal address and the like) only drops the tags of
 that request: they are counted as errors and the other requests still deliver.
+
+:meth:`ModbusConnector.write` is the guarded write path for setpoints (see
+:mod:`.write`); it shares the connection with the poll loop, one request at a time.
 """
 
 from __future__ import annotations
@@ -16,19 +21,23 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+import zlib
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
-from pymodbus.client import AsyncModbusTcpClient
+from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
+from pymodbus.client.mixin import ModbusClientMixin
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
+from pymodbus.framer import FramerType
 
 from edge_agent.connectors.base import Backoff, Sink, describe_error
-from edge_agent.connectors.modbus.codec import CodecError, decode_value
+from edge_agent.connectors.modbus.codec import CodecError, decoder
 from edge_agent.connectors.modbus.config import ModbusConnection
 from edge_agent.connectors.modbus.planner import BIT_TABLES, Read, plan_reads
 from edge_agent.connectors.modbus.schedule import PollSchedule, raise_if_cancelled
+from edge_agent.connectors.modbus.write import PlannedWrite, WriteFailed, plan_write
 from edge_agent.errors import ConnectError, ConnectorError, DeviceTimeout, ReadError
-from edge_agent.model import Sample
+from edge_agent.model import Event, Sample, Value
 from edge_agent.profiles import ModbusProfile
 
 if TYPE_CHECKING:
@@ -52,8 +61,16 @@ EXCEPTION_CODES = {
 }
 
 
+Client = AsyncModbusTcpClient | AsyncModbusSerialClient
+
+
 def describe_read(read: Read) -> str:
     return f"{read.table} {read.start}..{read.end}"
+
+
+def start_offset(name: str, poll_interval_s: float, stagger_s: float) -> float:
+    """A stable delay in [0, min(stagger_s, poll_interval_s)) derived from the device name."""
+    return zlib.crc32(name.encode()) / 2**32 * min(stagger_s, poll_interval_s)
 
 
 class RequestRejected(ReadError):
@@ -65,22 +82,34 @@ class RequestRejected(ReadError):
 
 
 class ModbusConnector:
-    """Polls one Modbus TCP device described by a :class:`~edge_agent.profiles.ModbusProfile`."""
+    """Polls one Modbus device described by a :class:`~edge_agent.profiles.ModbusProfile`."""
 
     def __init__(self, device: Device, gateway_id: str) -> None:
         if not isinstance(device.profile, ModbusProfile) or not isinstance(device.connection, ModbusConnection):
             raise TypeError(f"device '{device.name}' is not a Modbus device")
         self.device = device
+        self.profile: ModbusProfile = device.profile
         self.gateway_id = gateway_id
         self.conn: ModbusConnection = device.connection
         self.plan: list[Read] = plan_reads(device.profile.tags, self.conn.max_gap, self.conn.max_registers)
-        self._rejected: set[Read] = set()
+        # per read: (tag name, offset in the response, registers, decode function), prepared once
+        self._decoders = [
+            [(tag.name, tag.address - read.start, tag.register_count, decoder(tag)) for tag in read.tags]
+            for read in self.plan
+        ]
+        self.start_delay_s = start_offset(device.name, self.conn.poll_interval_s, self.conn.stagger_s)
+        self._rejected: set[int] = set()  # indexes of reads whose last attempt was rejected
+        self._live: Client | None = None  # the connected client, for writes
+        self._sink: Sink | None = None
+        self._turn = asyncio.Lock()  # one request at a time on the connection
 
     async def run(self, sink: Sink, ready: Callable[[], None]) -> None:
         """Connect, poll until the connection fails, back off, reconnect; until cancelled."""
         backoff = Backoff(self.conn.reconnect_delay_s, self.conn.reconnect_delay_max_s)
         announced = False
         logged_unexpected = False
+        self._sink = sink
+        await asyncio.sleep(self.start_delay_s)
         while True:
             client = self._client()
             try:
@@ -90,6 +119,7 @@ class ModbusConnector:
                 if not announced:
                     announced = True
                     ready()
+                self._live = client
                 await self._poll_forever(client, sink)
             except ConnectorError as exc:
                 sink.disconnected(exc)  # counts the error and logs the first failure
@@ -99,28 +129,42 @@ class ModbusConnector:
                     log.exception("%s: unexpected error in the Modbus connector", self.device.name)
                 sink.disconnected(exc)
             finally:
+                self._live = None
                 client.close()
             raise_if_cancelled()
             await backoff.wait()
 
-    def _client(self) -> AsyncModbusTcpClient:
+    def _client(self) -> Client:
         """A client without pymodbus's retries and reconnects: this connector decides both."""
-        client = AsyncModbusTcpClient(
-            self.conn.host,
-            port=self.conn.port,
-            name=self.device.name,
-            timeout=self.conn.timeout_s,
-            retries=0,
-            reconnect_delay=0,  # 0 = never reconnect by itself
-            reconnect_delay_max=0,
-        )
+        common: dict[str, Any] = {
+            "name": self.device.name,
+            "timeout": self.conn.timeout_s,
+            "retries": 0,
+            "reconnect_delay": 0,  # 0 = never reconnect by itself
+            "reconnect_delay_max": 0,
+        }
+        client: Client
+        if self.conn.transport == "rtu":
+            assert self.conn.serial_port is not None
+            client = AsyncModbusSerialClient(
+                self.conn.serial_port,
+                framer=FramerType.RTU,
+                baudrate=self.conn.baudrate,
+                bytesize=self.conn.bytesize,
+                parity=self.conn.parity,
+                stopbits=self.conn.stopbits,
+                **common,
+            )
+        else:
+            assert self.conn.host is not None
+            client = AsyncModbusTcpClient(self.conn.host, port=self.conn.port, **common)
         # pymodbus drops the connection after this many unanswered requests in a row; we give up
         # (and reconnect) after retries + 1, so its own limit never fires first.
         client.set_max_no_responses(self.conn.retries + 1)
         return client
 
-    async def _connect(self, client: AsyncModbusTcpClient) -> None:
-        where = f"{self.conn.host}:{self.conn.port}"
+    async def _connect(self, client: Client) -> None:
+        where = self.conn.endpoint
         try:
             async with asyncio.timeout(self.conn.timeout_s + GUARD_S):
                 ok = await client.connect()
@@ -133,29 +177,31 @@ class ModbusConnector:
         if not ok:
             raise ConnectError(f"cannot connect to {where}")
 
-    async def _poll_forever(self, client: AsyncModbusTcpClient, sink: Sink) -> None:
+    async def _poll_forever(self, client: Client, sink: Sink) -> None:
         schedule = PollSchedule(self.conn.poll_interval_s)
         while True:
             await self.poll_once(client, sink)
             await schedule.wait()
 
-    async def poll_once(self, client: AsyncModbusTcpClient, sink: Sink) -> None:
+    async def poll_once(self, client: Client, sink: Sink) -> None:
         """Run every planned request once and emit what could be read."""
         samples: list[Sample] = []
         try:
-            for read in self.plan:
+            for index, read in enumerate(self.plan):
+                if index and self.conn.request_pause_s:
+                    await asyncio.sleep(self.conn.request_pause_s)
                 try:
                     data = await self._request(client, read, sink)
                 except RequestRejected as exc:
                     sink.status.errors += len(read.tags)
-                    if read not in self._rejected:
-                        self._rejected.add(read)
+                    if index not in self._rejected:
+                        self._rejected.add(index)
                         log.warning("%s: %s; its %d tag(s) are skipped", self.device.name, exc, len(read.tags))
                     continue
-                if read in self._rejected:
-                    self._rejected.discard(read)
+                if self._rejected and index in self._rejected:
+                    self._rejected.discard(index)
                     log.info("%s: %s reads again", self.device.name, describe_read(read))
-                samples.extend(self._decode(read, data, time.time(), sink))
+                samples.extend(self._decode(index, data, time.time(), sink))
         except ConnectorError:
             if samples:
                 await sink.emit(samples)
@@ -163,7 +209,21 @@ class ModbusConnector:
         if samples:
             await sink.emit(samples)
 
-    async def _request(self, client: AsyncModbusTcpClient, read: Read, sink: Sink) -> Sequence[int]:
+    async def _call(self, client: Client, call: Callable[[], Awaitable[Any]]) -> Any:
+        """One request on the connection; None when it got no answer in time. Maps lost connections."""
+        if not client.connected:
+            raise ConnectError("connection lost")
+        try:
+            async with self._turn, asyncio.timeout(self.conn.timeout_s + GUARD_S):
+                return await call()
+        except (TimeoutError, ModbusIOException):
+            return None
+        except (ConnectionException, OSError) as exc:
+            raise ConnectError(describe_error(exc)) from exc
+        finally:
+            raise_if_cancelled()
+
+    async def _request(self, client: Client, read: Read, sink: Sink) -> Sequence[int]:
         """One read with up to ``retries`` repeats when the device does not answer."""
         methods = {
             "holding": client.read_holding_registers,
@@ -174,22 +234,13 @@ class ModbusConnector:
         method = methods[read.table]
         unit = self.conn.unit_id
         for _attempt in range(self.conn.retries + 1):
-            if not client.connected:
-                raise ConnectError("connection lost")
             sink.status.requests += 1
             try:
-                async with asyncio.timeout(self.conn.timeout_s + GUARD_S):
-                    response = await method(read.start, count=read.count, device_id=unit)
-            except (TimeoutError, ModbusIOException):
-                continue
-            except ConnectionException as exc:
-                raise ConnectError(describe_error(exc)) from exc
-            except OSError as exc:
-                raise ConnectError(describe_error(exc)) from exc
+                response = await self._call(client, lambda: method(read.start, count=read.count, device_id=unit))
             except ModbusException as exc:
                 raise ReadError(f"{describe_read(read)}: {describe_error(exc)}") from exc
-            finally:
-                raise_if_cancelled()
+            if response is None:
+                continue
             if response.isError():
                 code = getattr(response, "exception_code", 0)
                 name = EXCEPTION_CODES.get(code, "unknown")
@@ -205,17 +256,51 @@ class ModbusConnector:
             f"({self.conn.retries + 1} attempt(s))"
         )
 
-    def _decode(self, read: Read, data: Sequence[int], ts: float, sink: Sink) -> list[Sample]:
+    async def write(self, tag: str, value: Value) -> None:
+        """Write a setpoint to a tag the profile marks ``writable`` (engineering value, range checked).
+
+        Raises :class:`~.write.WriteRefused` (nothing sent: unknown or read-only tag, wrong
+        type, out of range), :class:`~.write.WriteFailed` (the device answered with an
+        exception or not at all) or :class:`~edge_agent.errors.ConnectError` (not connected).
+        """
+        planned = plan_write(self.profile, tag, value)
+        client = self._live
+        if client is None or not client.connected:
+            raise ConnectError(f"{self.device.name}: not connected to {self.conn.endpoint}; '{tag}' not written")
+        try:
+            response = await self._call(client, lambda: self._send_write(client, planned))
+        except ModbusException as exc:
+            raise WriteFailed(f"write of '{tag}' failed: {describe_error(exc)}") from exc
+        if response is None:
+            raise WriteFailed(f"write of '{tag}': unit {self.conn.unit_id} did not confirm within "
+                              f"{self.conn.timeout_s:g} s (the value may or may not be set)")
+        if response.isError():
+            code = getattr(response, "exception_code", 0)
+            name = EXCEPTION_CODES.get(code, "unknown")
+            raise WriteFailed(f"write of '{tag}' rejected by the device: exception response {code} ({name})")
+        log.info("%s: wrote %s = %r (function %d)", self.device.name, tag, value, planned.function)
+        if self._sink is not None:
+            self._sink.event(Event(self.device.name, "setpoint_written", {"tag": tag, "value": value}))
+
+    def _send_write(self, client: ModbusClientMixin[Any], planned: PlannedWrite) -> Awaitable[Any]:
+        address, unit = planned.tag.address, self.conn.unit_id
+        if planned.function == 5:
+            return client.write_coil(address, bool(planned.words[0]), device_id=unit)
+        if planned.function == 6:
+            return client.write_register(address, planned.words[0], device_id=unit)
+        return client.write_registers(address, planned.words, device_id=unit)
+
+    def _decode(self, index: int, data: Sequence[int], ts: float, sink: Sink) -> list[Sample]:
         samples = []
-        for tag in read.tags:
-            offset = tag.address - read.start
+        device = self.device.name
+        for name, offset, count, decode in self._decoders[index]:
             try:
-                value = decode_value(tag, data[offset : offset + tag.register_count])
+                value = decode(data[offset : offset + count])
             except CodecError:
                 sink.status.errors += 1
                 continue
             if isinstance(value, float) and not math.isfinite(value):
                 sink.status.errors += 1  # NaN/inf: the device reports no valid value
                 continue
-            samples.append(Sample(self.device.name, tag.name, ts, value))
+            samples.append(Sample(device, name, ts, value))
         return samples

@@ -77,8 +77,9 @@ class _Handler:
         if not tags or dv is None:
             return
         samples, failed = to_samples(self.device, tags, dv, time.time())
-        self.sink.status.errors += failed
-        self.feed.put(samples)
+        if failed:
+            self.sink.status.errors += failed
+        self.feed.add(samples)
 
     def status_change_notification(self, status: ua.StatusChangeNotification) -> None:
         code = status.Status

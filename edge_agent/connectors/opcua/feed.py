@@ -2,9 +2,12 @@
 
 Subscription callbacks, the poller and the watchdog run in the event loop but
 must never block; they put batches of samples (or a failure) into a bounded
-queue that the run task drains into the sink. When the queue is full the oldest
-batch is dropped and its samples are counted as errors. A failure is delivered
-once, after the batches already queued, and ends the connection.
+queue that the run task drains into the sink. Samples put by the callbacks of
+one publish response are gathered into one batch (flushed on the next turn of the
+event loop), so ``maxsize`` counts publish responses, not single values. When the
+queue is full the oldest batch is dropped and its samples are counted as errors.
+A failure is delivered once, after the batches already queued, and ends the
+connection.
 """
 
 from __future__ import annotations
@@ -33,6 +36,19 @@ class Feed:
         self.queue: asyncio.Queue[Item] = asyncio.Queue(maxsize)
         self.failed = False
         self.dropped = 0
+        self.pending: list[Sample] = []
+
+    def add(self, samples: Sequence[Sample]) -> None:
+        """Gather samples of a callback into the batch flushed on the next turn of the loop."""
+        if self.failed or not samples:
+            return
+        if not self.pending:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self.pending.extend(samples)
+
+    def _flush(self) -> None:
+        batch, self.pending = self.pending, []
+        self.put(batch)
 
     def put(self, samples: Sequence[Sample]) -> None:
         """Queue a batch without waiting (for callbacks); drops the oldest batch when full."""

@@ -1,0 +1,186 @@
+"""Turn MQTT messages into samples: topic matching, JSON field paths, plain payloads.
+
+A profile maps topics to tags. Topics may hold MQTT wildcards (``+``, ``#``) and
+``{device}``, replaced by the device's id. With ``device_from_topic = N`` in the
+profile's ``[mqtt]`` table, segment ``N`` (0-based, a ``+`` wildcard) of the
+topic a message arrived on names the device of its samples, so one device entry
+ingests many sensors.
+
+Payloads are JSON: a tag with ``field`` takes the value at that dotted path
+(``vibration.rms``, ``axes.0``), a tag without one takes the whole document, so a
+plain number (``21.5``) works. A payload that is not JSON is taken as plain text
+when no tag of its topic has a ``field``: a number, or ``true``/``false``/``on``/
+``off`` for a bool. ``timestamp_field`` names where a JSON object carries its time
+(epoch seconds or milliseconds, or ISO 8601 with an offset).
+
+Anything that does not fit raises :class:`PayloadError`; the connector counts it
+as malformed and goes on.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+import orjson
+import paho.mqtt.client as mqtt
+
+from edge_agent.model import Quality, Sample, Value
+from edge_agent.profiles import MqttProfile, MqttTag
+
+TRUE_WORDS = {"true": True, "on": True, "1": True, "false": False, "off": False, "0": False}
+
+
+class PayloadError(ValueError):
+    """A message that cannot become samples."""
+
+
+def field_value(doc: Any, path: str | None) -> Any:
+    """The value at a dotted path in a JSON document (list elements by index); KeyError if absent."""
+    if path is None:
+        return doc
+    node = doc
+    for part in path.split("."):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            raise KeyError(path)
+    return node
+
+
+def parse_timestamp(value: Any) -> float:
+    """Epoch seconds from epoch seconds or milliseconds, or an ISO 8601 time with a UTC offset."""
+    if isinstance(value, bool):
+        raise PayloadError(f"timestamp {value!r} is not a time")
+    if isinstance(value, int | float):
+        return float(value) / 1000.0 if value > 1e11 else float(value)
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise PayloadError(f"timestamp {value!r} is not ISO 8601") from None
+        if parsed.tzinfo is None:
+            raise PayloadError(f"timestamp {value!r} has no UTC offset")
+        return parsed.timestamp()
+    raise PayloadError(f"timestamp {value!r} is not a time")
+
+
+def coerce(tag: MqttTag, raw: Any) -> Value:
+    """A JSON value as the tag's type (numbers scaled); PayloadError when it does not fit."""
+    if tag.type == "string":
+        return raw if isinstance(raw, str) else orjson.dumps(raw).decode()
+    if tag.type == "bool":
+        if isinstance(raw, bool):
+            return raw
+        if isinstance(raw, int | float):
+            return bool(raw)
+        raise PayloadError(f"{tag.name}: expected a boolean, got {_show(raw)}")
+    if isinstance(raw, bool):
+        raw = int(raw)
+    if not isinstance(raw, int | float):
+        raise PayloadError(f"{tag.name}: expected a number, got {_show(raw)}")
+    value = tag.convert(raw)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise PayloadError(f"{tag.name}: {value} is not a finite number")
+    if tag.type.startswith(("int", "uint")) and tag.scale == 1.0 and tag.offset == 0.0:
+        return int(value)
+    return float(value)
+
+
+def coerce_text(tag: MqttTag, text: str) -> Value:
+    """A plain-text payload as the tag's type."""
+    if tag.type == "string":
+        return text
+    if tag.type == "bool":
+        word = TRUE_WORDS.get(text.lower())
+        if word is None:
+            raise PayloadError(f"{tag.name}: expected a boolean, got {_show(text)}")
+        return word
+    try:
+        number = float(text)
+    except ValueError:
+        raise PayloadError(f"{tag.name}: expected a number, got {_show(text)}") from None
+    return coerce(tag, int(number) if number.is_integer() and "." not in text else number)
+
+
+def _show(raw: Any) -> str:
+    text = repr(raw)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+class TopicMap:
+    """Which tags a topic carries, with the profile's {device} placeholders filled in."""
+
+    def __init__(self, profile: MqttProfile, device_id: str) -> None:
+        self.profile = profile
+        self.device_segment = profile.mqtt.device_from_topic
+        self.by_topic: dict[str, list[MqttTag]] = {}
+        for tag in profile.tags:
+            topic = (tag.topic or profile.mqtt.topic).replace("{device}", device_id)
+            self.by_topic.setdefault(topic, []).append(tag)
+        self.wildcards = [t for t in self.by_topic if "+" in t or "#" in t]
+
+    def tags_for(self, topic: str) -> list[MqttTag]:
+        tags = self.by_topic.get(topic)
+        if tags is not None:
+            return tags
+        for sub in self.wildcards:
+            if mqtt.topic_matches_sub(sub, topic):
+                return self.by_topic[sub]
+        return []
+
+    def device_of(self, default: str, topic: str) -> str:
+        """The device a message's samples belong to: a topic segment, or the configured device."""
+        if self.device_segment is None:
+            return default
+        levels = topic.split("/")
+        segment = levels[self.device_segment] if self.device_segment < len(levels) else ""
+        if not segment:
+            raise PayloadError(f"topic segment {self.device_segment} (the device) is empty")
+        return segment
+
+    def decode(self, device: str, topic: str, payload: bytes, now: float) -> list[Sample]:
+        """Samples of one message; [] for a topic no tag listens to."""
+        tags = self.tags_for(topic)
+        if not tags:
+            return []
+        device = self.device_of(device, topic)
+        try:
+            doc = orjson.loads(payload)
+        except orjson.JSONDecodeError as exc:
+            if any(tag.field is not None for tag in tags):
+                raise PayloadError(f"invalid JSON: {exc}") from None
+            return self._plain(device, tags, payload, now)
+        ts = now
+        if isinstance(doc, dict) and self.profile.mqtt.timestamp_field:
+            raw_ts = doc.get(self.profile.mqtt.timestamp_field)
+            if raw_ts is not None:
+                ts = parse_timestamp(raw_ts)
+        samples = []
+        missing = []
+        for tag in tags:
+            try:
+                raw = field_value(doc, tag.field)
+            except KeyError:
+                missing.append(tag.field or tag.name)
+                continue
+            if raw is None:
+                samples.append(Sample(device, tag.name, ts, 0.0, Quality.BAD))
+                continue
+            samples.append(Sample(device, tag.name, ts, coerce(tag, raw)))
+        if not samples:
+            raise PayloadError(f"none of the profile's fields present (missing {', '.join(missing)})")
+        return samples
+
+    @staticmethod
+    def _plain(device: str, tags: list[MqttTag], payload: bytes, now: float) -> list[Sample]:
+        try:
+            text = payload.decode("utf-8").strip()
+        except UnicodeDecodeError:
+            raise PayloadError("payload is neither JSON nor UTF-8 text") from None
+        if not text:
+            raise PayloadError("empty payload")
+        return [Sample(device, tag.name, now, coerce_text(tag, text)) for tag in tags]
