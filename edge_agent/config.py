@@ -8,11 +8,12 @@ validated here too, so a config that passes ``edge-agent check`` runs.
 from __future__ import annotations
 
 import difflib
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from edge_agent.connectors.modbus.config import ModbusConnection
 from edge_agent.connectors.mqtt.config import MqttConnection
@@ -35,21 +36,43 @@ class HttpSettings(Strict):
 
 class BufferSettings(Strict):
     max_rows: int = Field(default=5_000_000, ge=100)
+    max_bytes: int = Field(default=1024**3, ge=64 * 1024, description="cap of the buffer file's pages in use")
     on_full: Literal["drop_oldest", "drop_newest"] = "drop_oldest"
     synchronous: Literal["normal", "full"] = "normal"
     retention_s: float = Field(default=3600.0, ge=0, description="how long synced rows are kept")
     queue_size: int = Field(default=20_000, ge=10, description="samples waiting for the writer")
     write_batch: int = Field(default=5_000, ge=1)
+    integrity_check: Literal["quick", "full", "off"] = "quick"
+    overflow_event_interval_s: float = Field(
+        default=60.0, ge=0, description="at most one buffer_overflow event per this many seconds"
+    )
 
 
 class CollectorSettings(Strict):
     url: str = Field(pattern=r"^https?://")
     api_key: str = ""
     batch_size: int = Field(default=5_000, ge=1, le=100_000)
+    batch_max_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024, description="JSON bytes per batch before gzip"
+    )
+    gzip_level: int = Field(default=1, ge=1, le=9, description="1: fastest; 6: about 20 % fewer bytes")
     interval_s: float = Field(default=2.0, gt=0)
     timeout_s: float = Field(default=10.0, gt=0)
+    backoff_initial_s: float = Field(default=1.0, gt=0)
     backoff_max_s: float = Field(default=60.0, gt=0)
     verify_tls: bool = True
+    ca_file: str | None = Field(default=None, description="PEM bundle to verify the collector with")
+    client_cert: str | None = Field(default=None, description="PEM client certificate (mutual TLS)")
+    client_key: str | None = Field(default=None, description="PEM key of client_cert, if not in that file")
+    http2: bool = False
+
+    @model_validator(mode="after")
+    def _tls_and_http2(self) -> CollectorSettings:
+        if self.client_key and not self.client_cert:
+            raise ValueError("client_key needs client_cert")
+        if self.http2 and importlib.util.find_spec("h2") is None:
+            raise ValueError("http2 = true needs the 'h2' package (pip install 'httpx[http2]')")
+        return self
 
 
 class Location(Strict):

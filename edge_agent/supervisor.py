@@ -1,8 +1,14 @@
 """The agent: one supervisor that owns the buffer, the connectors, sync and the local HTTP server.
 
 Structured concurrency: every long-running piece is a task of one TaskGroup.
-Shutdown order keeps accepted data: connectors stop first, then the write queue is
-flushed to SQLite, then sync and the HTTP server stop, then the buffer closes.
+Shutdown order keeps accepted data: connectors stop first, then the writer finishes
+the batch in hand and the write queue is flushed to SQLite, then sync and the HTTP
+server stop, then the buffer closes.
+
+The buffer's troubles are reported, never fatal: a damaged file found at start is
+moved aside (``buffer_corrupt`` event), drops at the cap become rate-limited
+``buffer_overflow`` events, a full or read-only disk is a ``buffer_write_failed``
+event and a status flag while the page and the latest values keep being served.
 """
 
 from __future__ import annotations
@@ -12,21 +18,27 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from cloud_sync.uploader import Uploader
-from edge_agent.buffer.store import AppendResult, Buffer
+from cloud_sync.uploader import Refused, Rows, Uploader, make_client
+from edge_agent.buffer.ledger import QuarantineRecord
+from edge_agent.buffer.overflow import OverflowReporter
+from edge_agent.buffer.store import AppendResult, Buffer, BufferStats
 from edge_agent.buffer.writer import Item, WriteQueue, Writer
 from edge_agent.config import AgentConfig, Device
 from edge_agent.connectors import connector_class
 from edge_agent.connectors.base import Backoff, CommitCallback, DeviceStatus, describe_error
+from edge_agent.errors import StoreError
 from edge_agent.model import Event, Sample
 
 log = logging.getLogger("edge_agent")
 GATEWAY = "_gateway"
+PRUNE_INTERVAL_S = 30.0
+OVERFLOW_FLUSH_S = 5.0
 
 
 class DeviceSink:
@@ -87,15 +99,22 @@ class _BufferSource:
     def __init__(self, writer: Writer) -> None:
         self.writer = writer
 
-    async def read(self, stream: str, limit: int) -> list[list[Any]]:
-        return await self.writer.call(self.writer.buffer.read_unsynced, stream, limit)
+    async def read(self, stream: str, limit: int, *, newest: bool = False) -> Rows:
+        buffer = self.writer.buffer
+        return await self.writer.call(buffer.read_newest if newest else buffer.read_unsynced, stream, limit)
 
-    async def ack(self, stream: str, last_seq: int) -> None:
-        await self.writer.call(self.writer.buffer.ack, stream, last_seq)
+    async def ack(self, stream: str, first_seq: int, last_seq: int) -> None:
+        await self.writer.call(self.writer.buffer.ack, stream, last_seq, first_seq)
+
+    async def quarantine(self, refused: Refused) -> None:
+        record = QuarantineRecord(
+            refused.batch_id, refused.stream, refused.first_seq, refused.last_seq, refused.rows,
+            refused.status, refused.answer, refused.at, refused.body,
+        )
+        await self.writer.call(self.writer.buffer.quarantine, record)
 
     async def backlog(self) -> dict[str, int]:
-        stats = await self.writer.call(self.writer.buffer.stats)
-        return dict(stats.unsynced)
+        return await self.writer.call(self.writer.buffer.backlog)
 
 
 class Agent:
@@ -110,7 +129,13 @@ class Agent:
         self.uploader: Uploader | None = None
         self.ready = asyncio.Event()
         self.stopping = asyncio.Event()
+        self._sync_lock = asyncio.Lock()
+        self._stats: BufferStats | None = None
         self.dropped: dict[str, int] = {"dropped_oldest": 0, "dropped_newest": 0}
+        self.overflow = OverflowReporter(
+            config.buffer.on_full, config.buffer.max_rows, config.buffer.max_bytes,
+            config.buffer.overflow_event_interval_s, GATEWAY,
+        )
 
     # -- events -----------------------------------------------------------------------------
 
@@ -120,32 +145,43 @@ class Agent:
     def _on_dropped(self, result: AppendResult) -> None:
         self.dropped["dropped_oldest"] += result.dropped_oldest
         self.dropped["dropped_newest"] += result.dropped_newest
-        log.warning(
-            "buffer full (%d rows): dropped %d oldest, %d newest samples (policy %s)",
-            self.config.buffer.max_rows, result.dropped_oldest, result.dropped_newest,
-            self.config.buffer.on_full,
-        )
-        self.record_event(Event(GATEWAY, "buffer_overflow", {
-            "policy": self.config.buffer.on_full,
-            "dropped_oldest": result.dropped_oldest,
-            "dropped_newest": result.dropped_newest,
-        }))
+        event = self.overflow.add(result.dropped_oldest, result.dropped_newest, time.time())
+        if event is not None:
+            self.record_event(event)
+
+    def _flush_overflow(self, force: bool = False) -> bool:
+        event = self.overflow.flush(time.time(), force=force)
+        if event is not None:
+            self.record_event(event)
+        return event is not None
 
     # -- running ----------------------------------------------------------------------------
 
     async def run(self, *, http: bool = True, on_ready: Callable[[Agent], None] | None = None) -> None:
         cfg = self.config
         buffer_path = cfg.data_dir / "buffer.sqlite"
-        self.buffer = await asyncio.to_thread(
-            Buffer, buffer_path,
-            max_rows=cfg.buffer.max_rows, on_full=cfg.buffer.on_full, synchronous=cfg.buffer.synchronous,
-        )
+        client = self._client() if cfg.collector is not None else None  # a bad certificate fails before anything runs
+        try:
+            self.buffer = await asyncio.to_thread(
+                Buffer, buffer_path,
+                max_rows=cfg.buffer.max_rows, max_bytes=cfg.buffer.max_bytes, on_full=cfg.buffer.on_full,
+                synchronous=cfg.buffer.synchronous, integrity_check=cfg.buffer.integrity_check,
+            )
+        except BaseException:
+            if client is not None:
+                await client.aclose()
+            raise
+        if self.buffer.moved_aside is not None:
+            moved = self.buffer.moved_aside
+            self.record_event(Event(GATEWAY, "buffer_corrupt", {
+                "moved_to": moved.moved_to.name, "problem": moved.problem,
+            }))
         self.writer = Writer(self.buffer, self.queue, cfg.buffer.write_batch)
         self.writer.on_dropped = self._on_dropped
+        self.writer.on_event = self.record_event
         for sample in await self.writer.call(self.buffer.latest_samples):
             self.latest.setdefault(sample.device, {})[sample.tag] = sample
         scheduler = AsyncIOScheduler(timezone="UTC")
-        client: httpx.AsyncClient | None = None
         server = None
         try:
             async with asyncio.TaskGroup() as tg:
@@ -158,17 +194,21 @@ class Agent:
                 self.record_event(Event(GATEWAY, "agent_started", {
                     "devices": [d.name for d in cfg.devices], "version": _version(),
                 }))
-                if cfg.collector is not None:
-                    client = httpx.AsyncClient(timeout=cfg.collector.timeout_s, verify=cfg.collector.verify_tls)
+                if cfg.collector is not None and client is not None:
+                    col = cfg.collector
                     self.uploader = Uploader(
                         _BufferSource(self.writer), client,
-                        gateway_id=cfg.gateway_id, url=cfg.collector.url, api_key=cfg.collector.api_key,
-                        batch_size=cfg.collector.batch_size, backoff_max_s=cfg.collector.backoff_max_s,
+                        gateway_id=cfg.gateway_id, url=col.url, api_key=col.api_key,
+                        batch_size=col.batch_size, batch_max_bytes=col.batch_max_bytes,
+                        backoff_initial_s=col.backoff_initial_s, backoff_max_s=col.backoff_max_s,
+                        gzip_level=col.gzip_level,
+                        on_event=lambda kind, attrs: self.record_event(Event(GATEWAY, kind, attrs)),
                     )
-                    scheduler.add_job(self.uploader.sync_once, "interval", seconds=cfg.collector.interval_s,
-                                      id="sync", max_instances=1, coalesce=True, next_run_time=_soon())
-                scheduler.add_job(self._prune, "interval", seconds=60, id="prune", max_instances=1,
+                    self._schedule_sync(scheduler, _soon())
+                scheduler.add_job(self._prune, "interval", seconds=PRUNE_INTERVAL_S, id="prune", max_instances=1,
                                   coalesce=True)
+                scheduler.add_job(self._flush_overflow, "interval", seconds=OVERFLOW_FLUSH_S, id="overflow",
+                                  max_instances=1, coalesce=True)
                 scheduler.start()
                 if http:
                     from edge_agent.status.app import serve
@@ -182,13 +222,16 @@ class Agent:
                 for task in connector_tasks:
                     task.cancel()
                 await asyncio.gather(*connector_tasks, return_exceptions=True)
-                writer_task.cancel()
-                await asyncio.gather(writer_task, return_exceptions=True)
+                self.writer.stop()
+                await writer_task
                 await self.writer.flush()
+                for _ in range(3):  # the last drops' event (committing it may drop a few more)
+                    if not self._flush_overflow(force=True):
+                        break
+                    await self.writer.flush()
                 scheduler.shutdown(wait=False)
                 if self.uploader is not None:
-                    with contextlib.suppress(Exception):
-                        await asyncio.wait_for(self.uploader.sync_once(), timeout=3)
+                    await self._final_sync(self.uploader)
                 if server is not None:
                     server.should_exit = True
         finally:
@@ -220,15 +263,66 @@ class Agent:
                 await backoff.wait()
 
     async def _prune(self) -> None:
+        """Delete synced rows past retention, then give free space back to the file system."""
         assert self.writer is not None and self.buffer is not None
         older_than = time.time() - self.config.buffer.retention_s
-        await self.writer.call(self.buffer.prune, older_than)
+        try:
+            await self.writer.call(self.buffer.prune, older_than)
+            released = await self.writer.call(self.buffer.reclaim)
+        except StoreError as exc:
+            log.debug("buffer prune skipped: %s", exc)
+            return
+        if released:
+            log.info("buffer: returned %.1f MB of free space to the file system",
+                     released * self.buffer.page_size / 1e6)
+
+    async def _final_sync(self, uploader: Uploader) -> None:
+        """At shutdown: end the running round, then one short round for what was just flushed."""
+        uploader.interrupt()
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(5):
+                async with self._sync_lock:
+                    await uploader.sync_once(budget_s=2.0)
+
+    def _schedule_sync(self, scheduler: AsyncIOScheduler, when: datetime) -> None:
+        """Run one sync round at ``when``; each round schedules the next ``interval_s`` after it ends,
+        so a long drain round never overlaps the next one and a late start is never skipped."""
+        scheduler.add_job(self._sync, "date", run_date=when, args=[scheduler], id="sync", replace_existing=True,
+                          misfire_grace_time=None)
+
+    async def _sync(self, scheduler: AsyncIOScheduler) -> None:
+        assert self.uploader is not None and self.config.collector is not None
+        try:
+            async with self._sync_lock:
+                await self.uploader.sync_once()
+        finally:
+            if scheduler.running and not self.stopping.is_set():
+                self._schedule_sync(scheduler, datetime.now(UTC) + timedelta(seconds=self.config.collector.interval_s))
+
+    def _client(self) -> httpx.AsyncClient:
+        """The collector client; certificate paths are relative to the config file."""
+        col = self.config.collector
+        assert col is not None
+        base = self.config.path.resolve().parent
+
+        def resolve(name: str | None) -> str | None:
+            return None if name is None else str(base / name)
+
+        return make_client(
+            timeout_s=col.timeout_s, verify_tls=col.verify_tls, ca_file=resolve(col.ca_file),
+            client_cert=resolve(col.client_cert), client_key=resolve(col.client_key), http2=col.http2,
+        )
 
     # -- status -----------------------------------------------------------------------------
 
     async def status(self) -> dict[str, Any]:
         assert self.writer is not None and self.buffer is not None
-        stats = await self.writer.call(self.buffer.stats)
+        stats: BufferStats | None
+        stats_error: str | None = None
+        try:
+            stats = self._stats = await self.writer.call(self.buffer.stats)
+        except StoreError as exc:  # a failing disk must not take the status page down with it
+            stats, stats_error = self._stats, str(exc)
         devices = {}
         for name, sink in self.sinks.items():
             info = sink.status.as_dict()
@@ -242,19 +336,24 @@ class Agent:
             "uptime_s": round(time.time() - self.started_at, 3),
             "devices": devices,
             "buffer": {
-                **stats.as_dict(),
+                **(stats.as_dict() if stats is not None else {}),
+                "stats_error": stats_error,
                 "queued": len(self.queue),
                 "queue_size": self.queue.max_samples,
+                "write": self.writer.health(),
                 "write_failures": self.writer.failures,
                 "write_error": self.writer.last_error,
+                "on_full": self.config.buffer.on_full,
+                "overflow_events": self.overflow.events_emitted,
+                "moved_aside": None if self.buffer.moved_aside is None else {
+                    "to": self.buffer.moved_aside.moved_to.name, "problem": self.buffer.moved_aside.problem,
+                },
             },
             "sync": self.uploader.status.as_dict() if self.uploader else {"last_result": "disabled"},
         }
 
 
-def _soon() -> Any:
-    from datetime import UTC, datetime, timedelta
-
+def _soon() -> datetime:
     return datetime.now(UTC) + timedelta(seconds=0.5)
 
 

@@ -1,13 +1,51 @@
-"""Named, transactional schema migrations of the buffer, recorded in ``_migrations``."""
+"""Named schema migrations of the buffer, recorded in ``_migrations``.
+
+A migration is either SQL, applied in one transaction together with its record,
+or a step function for work that cannot run inside a transaction (``VACUUM``).
+A step returns ``False`` when it could not be done now (not enough disk space,
+say); it is then not recorded and is tried again at the next start, and the
+buffer works without it meanwhile. Never edit or reorder an applied migration:
+add one.
+"""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
+from collections.abc import Callable
 
 from edge_agent.errors import StoreError
 
-MIGRATIONS: list[tuple[str, str]] = [
+log = logging.getLogger("edge_agent.buffer")
+
+Step = Callable[[sqlite3.Connection], bool]
+
+
+def _incremental_vacuum(conn: sqlite3.Connection) -> bool:
+    """Switch the file to ``auto_vacuum=INCREMENTAL`` so pruned space can be given back to the OS.
+
+    A new file already has it (set before its first table was created); a file made by
+    an older agent needs one ``VACUUM``, which rewrites it and needs about its size in
+    free disk space. Without it freed pages are still reused, the file just never shrinks.
+    """
+    if conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 2:
+        return True
+    size = conn.execute("PRAGMA page_count").fetchone()[0] * conn.execute("PRAGMA page_size").fetchone()[0]
+    log.info("buffer: enabling incremental vacuum (one-time rewrite of %.1f MB)", size / 1e6)
+    try:
+        conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
+        conn.execute("VACUUM")
+    except sqlite3.Error as exc:
+        log.warning(
+            "buffer: cannot enable incremental vacuum now (%s); freed space is reused but not returned "
+            "to the OS until it succeeds at a later start", exc,
+        )
+        return False
+    return True
+
+
+MIGRATIONS: list[tuple[str, str | Step]] = [
     (
         "0001_initial",
         """
@@ -38,6 +76,35 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    ("0002_incremental_vacuum", _incremental_vacuum),
+    (
+        # The live tail: rows tail_first..tail_acked were delivered ahead of an older backlog
+        # (0/0: no tail). Everything up to acked_seq and everything in the tail is synced.
+        "0003_sync_live_tail",
+        """
+        ALTER TABLE sync_state ADD COLUMN tail_first INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE sync_state ADD COLUMN tail_acked INTEGER NOT NULL DEFAULT 0;
+        """,
+    ),
+    (
+        # Batches the collector refused for good (4xx): the range, the answer, and the batch
+        # as sent (gzip'd JSON) so an operator can inspect or replay it.
+        "0004_quarantine",
+        """
+        CREATE TABLE quarantine (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            batch_id TEXT NOT NULL,
+            stream TEXT NOT NULL,
+            first_seq INTEGER NOT NULL,
+            last_seq INTEGER NOT NULL,
+            rows INTEGER NOT NULL,
+            status INTEGER NOT NULL,
+            answer TEXT NOT NULL,
+            at REAL NOT NULL,
+            body BLOB
+        );
+        """,
+    ),
 ]
 
 
@@ -47,7 +114,7 @@ def applied(conn: sqlite3.Connection) -> list[str]:
 
 
 def migrate(conn: sqlite3.Connection) -> list[str]:
-    """Apply every pending migration, each in its own transaction; returns the names applied.
+    """Apply every pending migration in order; returns the names applied.
 
     A buffer written by a newer agent (unknown migrations) is refused rather than touched.
     """
@@ -60,12 +127,18 @@ def migrate(conn: sqlite3.Connection) -> list[str]:
             "it was written by a newer version; upgrade the agent or move the buffer aside"
         )
     ran = []
-    for name, sql in MIGRATIONS:
+    for name, step in MIGRATIONS:
         if name in done:
             continue
+        if callable(step):
+            if not step(conn):
+                continue
+            step_sql = ""
+        else:
+            step_sql = step
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in sql.split(";"):
+            for statement in step_sql.split(";"):
                 if statement.strip():
                     conn.execute(statement)
             conn.execute("INSERT INTO _migrations (name, applied_at) VALUES (?, ?)", (name, time.time()))
