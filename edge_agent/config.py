@@ -9,25 +9,31 @@ from __future__ import annotations
 
 import difflib
 import importlib.util
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
+from edge_agent.alarms.model import AlarmSettings
 from edge_agent.connectors.modbus.config import ModbusConnection
 from edge_agent.connectors.mqtt.config import MqttConnection
 from edge_agent.connectors.opcua.config import OpcuaConnection
+from edge_agent.connectors.sparkplug.config import SparkplugConnection
 from edge_agent.errors import ConfigError
+from edge_agent.oee.calendar import ALWAYS, Calendar, load_calendar
 from edge_agent.profiles import Profile, Strict, available_profiles, load_profile, resolve_profile
+from edge_agent.status.settings import StatusSettings, UserEntry
+from edge_agent.twin.settings import TwinSettings
 from edge_agent.validation import dotted, format_errors, key_lines, line_of, load_toml
 
 CONNECTION_MODELS: dict[str, type[BaseModel]] = {
     "modbus": ModbusConnection,
     "opcua": OpcuaConnection,
     "mqtt": MqttConnection,
+    "sparkplug": SparkplugConnection,
 }
-Connection = ModbusConnection | OpcuaConnection | MqttConnection
+Connection = ModbusConnection | OpcuaConnection | MqttConnection | SparkplugConnection
 
 
 class HttpSettings(Strict):
@@ -97,6 +103,11 @@ class AgentFile(Strict):
     http: HttpSettings = HttpSettings()
     buffer: BufferSettings = BufferSettings()
     collector: CollectorSettings | None = None
+    calendar: str | None = Field(default=None, description="shift calendar file (TOML) for OEE; default 24/7")
+    status: StatusSettings = StatusSettings()
+    users: list[UserEntry] = []
+    twin: TwinSettings = TwinSettings()
+    alarms: AlarmSettings = AlarmSettings()
     devices: list[DeviceEntry] = []
 
 
@@ -123,6 +134,11 @@ class AgentConfig:
     buffer: BufferSettings
     collector: CollectorSettings | None
     devices: tuple[Device, ...]
+    calendar: Calendar = ALWAYS
+    status: StatusSettings = field(default_factory=StatusSettings)
+    users: tuple[UserEntry, ...] = ()
+    twin: TwinSettings = field(default_factory=TwinSettings)
+    alarms: AlarmSettings = field(default_factory=AlarmSettings)
 
     @property
     def listen(self) -> tuple[str, int]:
@@ -179,6 +195,19 @@ def load_config(path: Path | str) -> AgentConfig:
             continue
         devices.append(Device(entry.name, profile, profile_path, connection, entry.location))  # type: ignore[arg-type]
 
+    calendar = ALWAYS
+    if raw.calendar is not None:
+        calendar_path = (base / raw.calendar).resolve()
+        if not calendar_path.is_file():
+            problems.append(
+                f"{where(('calendar',))}: calendar: file '{raw.calendar}' not found (looked for {calendar_path})"
+            )
+        else:
+            try:
+                calendar = load_calendar(calendar_path)
+            except ConfigError as exc:
+                problems.extend(exc.problems)
+
     if problems:
         raise ConfigError(problems)
     return AgentConfig(
@@ -190,4 +219,9 @@ def load_config(path: Path | str) -> AgentConfig:
         buffer=raw.buffer,
         collector=raw.collector,
         devices=tuple(devices),
+        calendar=calendar,
+        status=raw.status,
+        users=tuple(raw.users),
+        twin=raw.twin,
+        alarms=raw.alarms,
     )

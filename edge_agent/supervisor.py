@@ -34,6 +34,12 @@ from edge_agent.connectors import connector_class
 from edge_agent.connectors.base import Backoff, CommitCallback, DeviceStatus, describe_error
 from edge_agent.errors import StoreError
 from edge_agent.model import Event, Sample
+from edge_agent.oee import LiveOee, options_for_profile
+from edge_agent.ops.notify import Notifier, feed_watchdog, watchdog_interval
+from edge_agent.status.history import SqliteHistory
+from edge_agent.status.live import LiveView
+from edge_agent.status.providers import LiveOeeProvider
+from edge_agent.status.settings import settings_from
 
 log = logging.getLogger("edge_agent")
 GATEWAY = "_gateway"
@@ -58,6 +64,13 @@ class DeviceSink:
         latest = self.agent.latest.setdefault(self.device.name, {})
         for s in samples:
             latest[s.tag] = s
+        engine = self.agent.oee_engines.get(self.device.name)
+        if engine is not None:
+            used = engine.tags
+            for s in samples:
+                if s.tag in used:
+                    engine.feed(s)
+        self.agent.live.on_samples(samples)
         await self.agent.queue.put(Item(samples, (), on_commit))
 
     def emit_threadsafe(self, samples: Sequence[Sample], on_commit: CommitCallback | None = None) -> None:
@@ -136,11 +149,25 @@ class Agent:
             config.buffer.on_full, config.buffer.max_rows, config.buffer.max_bytes,
             config.buffer.overflow_event_interval_s, GATEWAY,
         )
+        self.oee_engines: dict[str, LiveOee] = {
+            d.name: LiveOee(d.name, d.profile.oee, config.calendar, options=options_for_profile(d.profile))
+            for d in config.devices if d.profile.oee is not None
+        }
+        self.live = LiveView(
+            config.devices, settings_from(config), record=self.record_event, gateway_id=config.gateway_id,
+            oee=LiveOeeProvider(self.oee_engines, {
+                d.name: d.profile.oee.ideal_cycle_time_s for d in config.devices if d.profile.oee is not None
+            }),
+            history=SqliteHistory(config.data_dir / "buffer.sqlite"),
+        )
+        self.notifier = Notifier()
+        self._writer_task: asyncio.Task[None] | None = None
 
     # -- events -----------------------------------------------------------------------------
 
     def record_event(self, event: Event) -> None:
         self.queue.put_nowait(Item((), (event,), None))  # events are never refused
+        self.live.on_event(event)
 
     def _on_dropped(self, result: AppendResult) -> None:
         self.dropped["dropped_oldest"] += result.dropped_oldest
@@ -179,13 +206,15 @@ class Agent:
         self.writer = Writer(self.buffer, self.queue, cfg.buffer.write_batch)
         self.writer.on_dropped = self._on_dropped
         self.writer.on_event = self.record_event
-        for sample in await self.writer.call(self.buffer.latest_samples):
+        restored = await self.writer.call(self.buffer.latest_samples)
+        for sample in restored:
             self.latest.setdefault(sample.device, {})[sample.tag] = sample
+        self.live.restore(restored)  # shown as stale until fresh values arrive
         scheduler = AsyncIOScheduler(timezone="UTC")
         server = None
         try:
             async with asyncio.TaskGroup() as tg:
-                writer_task = tg.create_task(self.writer.run(), name="buffer-writer")
+                writer_task = self._writer_task = tg.create_task(self.writer.run(), name="buffer-writer")
                 connector_tasks = []
                 for device in cfg.devices:
                     sink = DeviceSink(self, device)
@@ -215,9 +244,18 @@ class Agent:
 
                     server = await serve(self, tg)
                 self.ready.set()
+                self.notifier.ready(f"{len(cfg.devices)} devices")
+                interval = watchdog_interval()
+                if interval is not None and self.notifier.enabled:
+                    watchdog = tg.create_task(feed_watchdog(self.notifier, interval, self._healthy), name="watchdog")
+                else:
+                    watchdog = None
                 if on_ready:
                     on_ready(self)
                 await self.stopping.wait()
+                self.notifier.stopping()
+                if watchdog is not None:
+                    watchdog.cancel()
                 # orderly shutdown: stop reading, keep what was read, then stop the rest
                 for task in connector_tasks:
                     task.cancel()
@@ -244,6 +282,10 @@ class Agent:
 
     def stop(self) -> None:
         self.stopping.set()
+
+    def _healthy(self) -> bool:
+        """For the watchdog: the loop runs (we are called from it) and the writer task is alive."""
+        return self._writer_task is not None and not self._writer_task.done()
 
     async def _run_device(self, device: Device, sink: DeviceSink) -> None:
         """Run one connector forever; a bug that escapes it restarts it instead of stopping the agent."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -95,6 +97,26 @@ async def test_all_protocols_reach_the_collector_and_the_status_api(tmp_path: Pa
                 assert cnc1["good_count"].value <= plant.plant.cnc[0].good_count
                 assert isinstance(agent.latest["pack-1"]["speed"].value, float)
                 assert "seal_temp" in agent.latest["pack-1"]
+                # the twin on the local API, with live OEE from the same samples
+                base = f"http://127.0.0.1:{http}/api/v1/devices"
+                async with httpx.AsyncClient() as client:
+
+                    async def twin_with_oee() -> dict[str, Any]:
+                        return dict((await client.get(f"{base}/cnc-1")).json())
+
+                    twin = await twin_with_oee()
+                    for _ in range(100):
+                        if twin["derived"]["oee"] is not None:
+                            break
+                        await asyncio.sleep(0.1)
+                        twin = await twin_with_oee()
+                    names = [d["name"] for d in (await client.get(base)).json()["devices"]]
+                assert names == ["cnc-1", "cnc-2", "pack-1", "vib-1"]
+                assert twin["reported"]["program"]["value"] in {p.name for p in CNC_PROGRAMS}
+                assert twin["derived"]["connection"]["state"] == "connected"
+                oee = twin["derived"]["oee"]
+                assert oee is not None and 0.0 <= oee["availability"] <= 1.0
+                assert agent.oee_engines["cnc-1"].size() > 0
         # after the agent stopped (with a final sync) the collector has exactly the buffer's rows
         assert collector_rows(tmp_path / "collector.sqlite") == buffer_seqs(tmp_path)
         assert collector.stats(GW)["duplicate_batches"] == 0
