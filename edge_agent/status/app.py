@@ -28,7 +28,7 @@ from fastapi.staticfiles import StaticFiles
 
 from edge_agent.alarms import AlarmNotFound, AlarmRefused
 from edge_agent.errors import EdgeError
-from edge_agent.status import api_alarms, api_auth, api_devices
+from edge_agent.status import api_alarms, api_auth, api_devices, api_oee
 from edge_agent.status.auth import Session
 from edge_agent.status.context import Ctx, ctx_of, viewer
 from edge_agent.status.live import LiveView, NotFound, Refused
@@ -117,6 +117,7 @@ def create_app(agent: AgentView) -> FastAPI:
     app.include_router(api_devices.router)
     app.include_router(api_alarms.router)
     app.include_router(api_auth.router)
+    app.include_router(api_oee.router)
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
 
     @app.get("/", response_class=HTMLResponse)

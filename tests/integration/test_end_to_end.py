@@ -117,6 +117,16 @@ async def test_all_protocols_reach_the_collector_and_the_status_api(tmp_path: Pa
                 oee = twin["derived"]["oee"]
                 assert oee is not None and 0.0 <= oee["availability"] <= 1.0
                 assert agent.oee_engines["cnc-1"].size() > 0
+                async with httpx.AsyncClient() as client:
+                    report = (await client.get(f"http://127.0.0.1:{http}/api/v1/oee",
+                                               params={"device": "pack-1", "granularity": "hour"})).json()
+                    missing = await client.get(f"http://127.0.0.1:{http}/api/v1/oee", params={"device": "vib-1"})
+                rows = report["devices"]["pack-1"]
+                assert 1 <= len(rows) <= 2
+                assert all(0.0 <= r["availability"] <= 1.0 for r in rows if "error" not in r)
+                assert "error" not in rows[-1]
+                assert sum(r.get("total_count", 0) for r in rows) >= 0
+                assert missing.status_code == 404
         # after the agent stopped (with a final sync) the collector has exactly the buffer's rows
         assert collector_rows(tmp_path / "collector.sqlite") == buffer_seqs(tmp_path)
         assert collector.stats(GW)["duplicate_batches"] == 0
