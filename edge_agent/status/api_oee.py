@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
-from edge_agent.oee import Calendar, OeeError
+from edge_agent.oee import ALWAYS, Calendar, OeeError
 from edge_agent.status.auth import Session
 from edge_agent.status.context import ctx_of, viewer
 
@@ -85,7 +85,7 @@ async def oee(
         raise HTTPException(400, "from must be before to")
     if (end - start) / 3600.0 > 24 * 31:
         raise HTTPException(400, "the window is limited to 31 days")
-    calendar: Calendar = agent.config.calendar
+    calendar: Calendar = getattr(agent.config, "calendar", ALWAYS)
     out: dict[str, list[dict[str, Any]]] = {}
     for name in [device] if device is not None else sorted(engines):
         rows = []
