@@ -239,6 +239,12 @@ def format_status(status: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def cmd_hash_password(args: argparse.Namespace) -> int:
+    from edge_agent.status.passwd import main as passwd_main
+
+    return int(passwd_main(args.rest) or 0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edge-agent", description="Edge IoT gateway agent")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -259,6 +265,10 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="print the full status as JSON")
     status.set_defaults(func=cmd_status)
 
+    hashpw = sub.add_parser("hash-password", help="hash an operator's password for the [[users]] table",
+                            add_help=False)
+    hashpw.set_defaults(func=cmd_hash_password)
+
     demo = sub.add_parser("demo", help="run the simulated plant, a collector and the agent together")
     demo.add_argument("--config", default="examples/plant.toml", help="demo agent config")
     demo.add_argument("--data-dir", default=".demo-data", help="where the agent buffer and collector DB live")
@@ -274,7 +284,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args, rest = build_parser().parse_known_args(argv)
+    if args.command != "hash-password" and rest:
+        build_parser().parse_args(argv)  # reports the unknown arguments and exits 2
+    args.rest = rest
     return int(args.func(args))
 
 

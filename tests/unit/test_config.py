@@ -193,3 +193,15 @@ def test_check_command_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert main(["check", "--config", str(bad)]) == 2
     err = capsys.readouterr().err
     assert err.strip() == f"{bad}:13: devices[0].connection.prot: unknown key (did you mean 'port'?)"
+
+
+def test_hash_password_command_output_is_a_valid_users_entry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("s3cret-password\n"))
+    assert main(["hash-password", "--name", "alice", "--role", "operator", "--stdin"]) == 0
+    entry = capsys.readouterr().out
+    path = write(tmp_path, GOOD.replace("[[devices]]", entry + "\n[[devices]]"))
+    config = load_config(path)
+    assert [(u.name, u.role) for u in config.users] == [("alice", "operator")]
