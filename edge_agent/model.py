@@ -15,6 +15,10 @@ from typing import Any
 Value = float | int | str | bool
 
 
+Mark = tuple[str, int, str]
+"""A delivery mark ``(source, message id, digest)``: a source's message committed with the samples it carried."""
+
+
 class Quality(IntEnum):
     """Quality of a sample, ordered from best to worst."""
 

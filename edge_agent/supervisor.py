@@ -33,7 +33,7 @@ from edge_agent.config import AgentConfig, Device
 from edge_agent.connectors import connector_class
 from edge_agent.connectors.base import Backoff, CommitCallback, DeviceStatus, describe_error
 from edge_agent.errors import StoreError
-from edge_agent.model import Event, Sample
+from edge_agent.model import Event, Mark, Sample
 from edge_agent.oee import LiveOee, options_for_profile
 from edge_agent.ops.notify import Notifier, feed_watchdog, watchdog_interval
 from edge_agent.status.history import SqliteHistory
@@ -56,7 +56,9 @@ class DeviceSink:
         self.status = DeviceStatus(device.name, device.protocol)
         self.loop = asyncio.get_running_loop()
 
-    async def emit(self, samples: Sequence[Sample], on_commit: CommitCallback | None = None) -> None:
+    async def emit(
+        self, samples: Sequence[Sample], on_commit: CommitCallback | None = None, marks: Sequence[Mark] = ()
+    ) -> None:
         if not samples:
             return
         self.status.samples += len(samples)
@@ -71,7 +73,12 @@ class DeviceSink:
                 if s.tag in used:
                     engine.feed(s)
         self.agent.live.on_samples(samples)
-        await self.agent.queue.put(Item(samples, (), on_commit))
+        await self.agent.queue.put(Item(samples, (), on_commit, marks))
+
+    async def delivered(self, source: str) -> dict[int, str]:
+        writer, buffer = self.agent.writer, self.agent.buffer
+        assert writer is not None and buffer is not None
+        return await writer.call(buffer.delivery_marks, source)
 
     def emit_threadsafe(self, samples: Sequence[Sample], on_commit: CommitCallback | None = None) -> None:
         future = asyncio.run_coroutine_threadsafe(self.emit(samples, on_commit), self.loop)

@@ -105,6 +105,19 @@ MIGRATIONS: list[tuple[str, str | Step]] = [
         );
         """,
     ),
+    (
+        # What a source (an MQTT session) delivered and the buffer committed, keyed by its packet id:
+        # a message redelivered after a crash between commit and acknowledgement is recognised.
+        "0005_delivery_marks",
+        """
+        CREATE TABLE delivery_marks (
+            source TEXT NOT NULL,
+            mid INTEGER NOT NULL,
+            digest TEXT NOT NULL,
+            PRIMARY KEY (source, mid)
+        ) WITHOUT ROWID;
+        """,
+    ),
 ]
 
 

@@ -41,7 +41,7 @@ from edge_agent.buffer.ledger import STREAMS, QuarantineRecord, SyncLedger
 from edge_agent.buffer.migrations import migrate
 from edge_agent.buffer.recovery import IntegrityCheck, MovedAside, check_or_move_aside
 from edge_agent.errors import StoreError
-from edge_agent.model import Event, Quality, Sample
+from edge_agent.model import Event, Mark, Quality, Sample
 
 _DEFAULT_ROW_BYTES = 64.0
 _EVENT_ROW_FACTOR = 4  # an event takes about as much room as this many samples
@@ -112,8 +112,14 @@ class Buffer:
 
     # -- writing -------------------------------------------------------------------------
 
-    def append(self, samples: Sequence[Sample], events: Sequence[Event] = ()) -> AppendResult:
-        """Commit samples and events in one transaction (or raise BufferFault, committing nothing)."""
+    def append(
+        self, samples: Sequence[Sample], events: Sequence[Event] = (), marks: Sequence[Mark] = ()
+    ) -> AppendResult:
+        """Commit samples, events and delivery marks in one transaction (or raise BufferFault, committing nothing).
+
+        A mark ``(source, mid, digest)`` records that a source's message was committed, so that the
+        same message redelivered after a crash (before its acknowledgement reached the source) is
+        recognised (see :meth:`delivery_marks`)."""
         result = AppendResult(samples=len(samples), events=len(events))
         # int(quality): an IntEnum would make sqlite3 look for an adapter on every row (about 2x slower)
         rows = [(s.device, s.tag, s.ts, s.value, int(s.quality)) for s in samples]
@@ -133,6 +139,10 @@ class Buffer:
                         "INSERT OR IGNORE INTO events (id, ts, device, kind, attributes) VALUES (?, ?, ?, ?, ?)",
                         [(e.id, e.ts, e.device, e.kind, orjson.dumps(e.attributes).decode()) for e in events],
                     ).rowcount
+                if marks:
+                    self.conn.executemany(
+                        "INSERT OR REPLACE INTO delivery_marks (source, mid, digest) VALUES (?, ?, ?)", marks
+                    )
                 for name in ("dropped_oldest", "dropped_newest"):
                     if getattr(result, name):
                         self._bump(name, getattr(result, name))
@@ -326,6 +336,14 @@ class Buffer:
             oldest_unsynced_ts=oldest,
             quarantined=quarantined,
         )
+
+    def delivery_marks(self, source: str) -> dict[int, str]:
+        """The committed messages of ``source`` by packet id (at most one per id: the newest)."""
+        try:
+            cur = self.conn.execute("SELECT mid, digest FROM delivery_marks WHERE source = ?", (source,))
+            return {int(mid): str(digest) for mid, digest in cur}
+        except sqlite3.Error as exc:
+            raise fault(self.path, "read", exc) from exc
 
     def latest_samples(self) -> list[Sample]:
         """The newest sample of every (device, tag), used to rebuild live values after a restart."""

@@ -24,7 +24,7 @@ import orjson
 from edge_agent.buffer.overflow import GATEWAY
 from edge_agent.buffer.store import AppendResult, Buffer
 from edge_agent.errors import StoreError
-from edge_agent.model import Event, Sample
+from edge_agent.model import Event, Mark, Sample
 
 log = logging.getLogger("edge_agent.buffer")
 T = TypeVar("T")
@@ -35,6 +35,7 @@ class Item:
     samples: Sequence[Sample]
     events: Sequence[Event]
     on_commit: Callable[[], None] | None
+    marks: Sequence[Mark] = ()
 
 
 class WriteQueue:
@@ -163,11 +164,12 @@ class Writer:
     async def _commit(self, items: list[Item], retry: bool = True) -> None:
         samples: Sequence[Sample] = [s for item in items for s in item.samples]
         events: Sequence[Event] = [e for item in items for e in item.events]
+        marks: Sequence[Mark] = [m for item in items for m in item.marks]
         delay = 0.5
         self.held_samples = len(samples)
         while True:
             try:
-                result = await self.call(self.buffer.append, samples, events)
+                result = await self.call(self.buffer.append, samples, events, marks)
                 break
             except StoreError as exc:
                 kind = getattr(exc, "kind", "error")

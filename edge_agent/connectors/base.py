@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from edge_agent.model import Event, Sample
+from edge_agent.model import Event, Mark, Sample
 
 if TYPE_CHECKING:
     from edge_agent.config import Device
@@ -43,6 +43,7 @@ class DeviceStatus:
     errors: int = 0
     reconnects: int = 0
     malformed: int = 0
+    duplicates: int = 0
     last_sample_ts: float | None = None
     requests: int = 0
 
@@ -55,11 +56,17 @@ class Sink(Protocol):
 
     status: DeviceStatus
 
-    async def emit(self, samples: Sequence[Sample], on_commit: CommitCallback | None = None) -> None:
+    async def emit(
+        self, samples: Sequence[Sample], on_commit: CommitCallback | None = None, marks: Sequence[Mark] = ()
+    ) -> None:
         """Queue samples for the buffer, waiting while the queue is full.
 
-        ``on_commit`` runs in the event loop once the samples are committed to disk.
+        ``on_commit`` runs in the event loop once the samples are committed to disk; ``marks`` are
+        committed in the same transaction (see :meth:`delivered`).
         """
+
+    async def delivered(self, source: str) -> dict[int, str]:
+        """The delivery marks committed for ``source``: message id -> digest."""
 
     def emit_threadsafe(self, samples: Sequence[Sample], on_commit: CommitCallback | None = None) -> None:
         """The same from a library's network thread (blocks that thread while the queue is full)."""

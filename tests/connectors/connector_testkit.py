@@ -19,7 +19,7 @@ from pymodbus.server import ServerAsyncStop, StartAsyncTcpServer
 from edge_agent.config import Device, Location
 from edge_agent.connectors.base import CommitCallback, DeviceStatus, describe_error
 from edge_agent.connectors.modbus.codec import encode
-from edge_agent.model import Event, Sample, Value
+from edge_agent.model import Event, Mark, Sample, Value
 from edge_agent.profiles import ModbusProfile, Profile, load_profile, shipped_profiles_dir
 
 
@@ -63,14 +63,22 @@ class FakeSink:
         self.events: list[Event] = []
         self.calls: list[str] = []
         self.errors: list[str] = []
+        self.marks: dict[tuple[str, int], str] = {}
 
-    async def emit(self, samples: Sequence[Sample], on_commit: CommitCallback | None = None) -> None:
+    async def emit(
+        self, samples: Sequence[Sample], on_commit: CommitCallback | None = None, marks: Sequence[Mark] = ()
+    ) -> None:
         self.samples.extend(samples)
+        for source, mid, digest in marks:
+            self.marks[(source, mid)] = digest
         self.status.samples += len(samples)
         if samples:
             self.status.last_sample_ts = samples[-1].ts
         if on_commit is not None:
             on_commit()
+
+    async def delivered(self, source: str) -> dict[int, str]:
+        return {mid: digest for (src, mid), digest in self.marks.items() if src == source}
 
     def emit_threadsafe(self, samples: Sequence[Sample], on_commit: CommitCallback | None = None) -> None:
         self.samples.extend(samples)

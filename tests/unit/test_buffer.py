@@ -387,3 +387,15 @@ def test_overflow_reporter_aggregates_drops_into_few_events() -> None:
     assert reporter.add(0, 3, now=1063.0) is None
     last = reporter.flush(now=1063.5, force=True)  # shutdown: whatever is pending
     assert last is not None and last.attributes["dropped_newest"] == 3
+
+
+def test_delivery_marks_commit_with_the_samples_and_survive_reopen(tmp_path: Path) -> None:
+    buf = Buffer(tmp_path / "b.sqlite")
+    buf.append(samples(2), marks=[("client-a", 1, "aa"), ("client-a", 2, "bb"), ("client-b", 1, "cc")])
+    buf.append(samples(1), marks=[("client-a", 1, "dd")])  # packet id reused: the newest message wins
+    buf.close()
+    buf = Buffer(tmp_path / "b.sqlite")
+    assert buf.delivery_marks("client-a") == {1: "dd", 2: "bb"}
+    assert buf.delivery_marks("client-b") == {1: "cc"}
+    assert buf.delivery_marks("nobody") == {}
+    buf.close()

@@ -16,6 +16,7 @@ goes on.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -59,6 +60,11 @@ class MalformedLog:
             )
 
 
+def message_digest(topic: str, payload: bytes | bytearray) -> str:
+    """A short fingerprint of a message, to tell a redelivery from a new message reusing a packet id."""
+    return hashlib.blake2b(topic.encode() + b"\0" + bytes(payload), digest_size=8).hexdigest()
+
+
 class MqttConnector:
     """Ingests the topics of one :class:`~edge_agent.profiles.MqttProfile` device entry."""
 
@@ -81,12 +87,23 @@ class MqttConnector:
         name = self.device.name
         limit = self.conn.max_payload_bytes
 
+        # messages committed but maybe not acknowledged before a crash: the broker redelivers them
+        # (DUP flag, same packet id) and they are recognised here instead of being stored twice
+        committed = await sink.delivered(self.client_id)
+
         def on_message(client: mqtt.Client, msg: mqtt.MQTTMessage) -> None:
             mid, msg_qos = msg.mid, msg.qos
+            digest = message_digest(msg.topic, msg.payload) if msg_qos > 0 else ""
 
             def ack() -> None:
                 if msg_qos > 0:
                     client.ack(mid, msg_qos)
+                    committed[mid] = digest
+
+            if msg.dup and msg_qos > 0 and committed.get(mid) == digest:
+                sink.status.duplicates += 1
+                client.ack(mid, msg_qos)
+                return
 
             if len(msg.payload) > limit:
                 malformed(msg.topic, f"payload of {len(msg.payload)} bytes is over max_payload_bytes ({limit})")
@@ -101,7 +118,8 @@ class MqttConnector:
             if not samples:
                 ack()
                 return
-            handoff.put(samples, ack)  # False once stopping: unacknowledged, the broker redelivers it
+            mark = (self.client_id, mid, digest) if msg_qos > 0 else None
+            handoff.put(samples, ack, mark)  # False once stopping: unacknowledged, the broker redelivers it
 
         qos = int(self.conn.qos)
         subscriptions = [(topic, qos) for topic in self.topics.by_topic]

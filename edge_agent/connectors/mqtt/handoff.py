@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 
 from edge_agent.connectors.base import Sink
 from edge_agent.connectors.mqtt.client import Flow
-from edge_agent.model import Sample
+from edge_agent.model import Mark, Sample
 
 Ack = Callable[[], None]
 
@@ -29,15 +29,17 @@ class Handoff:
     def __init__(self, maxsize: int = 2000) -> None:
         self.maxsize = maxsize
         self.flow = Flow()
-        self._items: list[tuple[Sequence[Sample], Ack]] = []
+        self._items: list[tuple[Sequence[Sample], Ack, Mark | None]] = []
         self._wake = asyncio.Event()
         self._closed = False
 
-    def put(self, samples: Sequence[Sample], ack: Ack) -> bool:
-        """Queue one message; pauses reading when full. False once closed (the message stays unacknowledged)."""
+    def put(self, samples: Sequence[Sample], ack: Ack, mark: Mark | None = None) -> bool:
+        """Queue one message; pauses reading when full. False once closed (the message stays unacknowledged).
+
+        ``mark`` is committed with the samples so a redelivery after a crash can be recognised."""
         if self._closed:
             return False
-        self._items.append((samples, ack))
+        self._items.append((samples, ack, mark))
         self._wake.set()
         if len(self._items) >= self.maxsize:
             self.flow.pause()
@@ -55,12 +57,13 @@ class Handoff:
             self._wake.clear()
             if not items:
                 continue
-            samples = [sample for batch, _ in items for sample in batch]
-            acks = [ack for _, ack in items]
+            samples = [sample for batch, _, _ in items for sample in batch]
+            acks = [ack for _, ack, _ in items]
+            marks = [mark for _, _, mark in items if mark is not None]
 
             def acknowledge(acks: list[Ack] = acks) -> None:
                 for ack in acks:
                     ack()
 
-            await sink.emit(samples, acknowledge)
+            await sink.emit(samples, acknowledge, marks)
             self.flow.resume()
