@@ -52,6 +52,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     if config is None:
         return EXIT_CONFIG
     print(f"{config.path}: OK")
+    for warning in config.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     print(f"gateway {config.gateway_id}, data in {config.data_dir}, status page on http://{config.http.listen}/")
     if config.collector:
         print(f"collector {config.collector.url} (batches of {config.collector.batch_size}, "
@@ -79,6 +81,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if config is None:
         return EXIT_CONFIG
     setup_logging(args.log_level or config.log_level)
+    for warning in config.warnings:
+        logging.getLogger("edge_agent").warning(warning)
     try:
         asyncio.run(run_agent(config))
     except StoreError as exc:

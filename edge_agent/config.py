@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
+from edge_agent import secrets
 from edge_agent.alarms.model import AlarmSettings
 from edge_agent.connectors.modbus.config import ModbusConnection
 from edge_agent.connectors.mqtt.config import MqttConnection
@@ -135,6 +136,7 @@ class AgentConfig:
     collector: CollectorSettings | None
     devices: tuple[Device, ...]
     calendar: Calendar = ALWAYS
+    warnings: tuple[str, ...] = ()
     status: StatusSettings = field(default_factory=StatusSettings)
     users: tuple[UserEntry, ...] = ()
     twin: TwinSettings = field(default_factory=TwinSettings)
@@ -159,6 +161,7 @@ def load_config(path: Path | str) -> AgentConfig:
     search = [(base / d).resolve() for d in raw.profile_dirs]
     problems: list[str] = []
     devices: list[Device] = []
+    literal_secrets: list[str] = []
     seen: dict[str, int] = {}
 
     def where(loc: tuple[str | int, ...]) -> str:
@@ -193,6 +196,16 @@ def load_config(path: Path | str) -> AgentConfig:
         except ValidationError as exc:
             problems.extend(format_errors(exc, path, text, model, prefix=("devices", i, "connection")))
             continue
+        password = getattr(connection, "password", None)
+        if isinstance(password, str):
+            secret_loc: tuple[str | int, ...] = ("devices", i, "connection", "password")
+            try:
+                connection = connection.model_copy(update={"password": secrets.resolve(password, base)})
+            except secrets.SecretError as exc:
+                problems.append(f"{where(secret_loc)}: {dotted(secret_loc)}: {exc}")
+                continue
+            if not secrets.is_reference(password):
+                literal_secrets.append(dotted(secret_loc))
         devices.append(Device(entry.name, profile, profile_path, connection, entry.location))  # type: ignore[arg-type]
 
     calendar = ALWAYS
@@ -208,8 +221,23 @@ def load_config(path: Path | str) -> AgentConfig:
             except ConfigError as exc:
                 problems.extend(exc.problems)
 
+    collector = raw.collector
+    if collector is not None and collector.api_key:
+        try:
+            collector = collector.model_copy(update={"api_key": secrets.resolve(collector.api_key, base)})
+        except secrets.SecretError as exc:
+            problems.append(f"{where(('collector', 'api_key'))}: collector.api_key: {exc}")
+        if not secrets.is_reference(raw.collector.api_key if raw.collector else ""):
+            literal_secrets.append("collector.api_key")
+
     if problems:
         raise ConfigError(problems)
+    warnings = []
+    if literal_secrets and secrets.world_readable(path):
+        warnings.append(
+            f"{path}: {', '.join(literal_secrets)} written in a file other users can read: use "
+            "'env:NAME', 'file:PATH' or 'credential:NAME' (see docs/operations.md), or chmod o-r the file"
+        )
     return AgentConfig(
         path=path,
         gateway_id=raw.gateway_id,
@@ -217,8 +245,9 @@ def load_config(path: Path | str) -> AgentConfig:
         log_level=raw.log_level,
         http=raw.http,
         buffer=raw.buffer,
-        collector=raw.collector,
+        collector=collector,
         devices=tuple(devices),
+        warnings=tuple(warnings),
         calendar=calendar,
         status=raw.status,
         users=tuple(raw.users),
