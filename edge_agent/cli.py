@@ -24,18 +24,10 @@ from edge_agent.errors import ConfigError, StoreError
 EXIT_CONFIG = 2
 
 
-def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # the connectors report device failures once through their sink; the libraries would log each retry
-    quiet = logging.DEBUG if level == "debug" else logging.CRITICAL
-    for library in ("asyncua", "pymodbus"):
-        logging.getLogger(library).setLevel(quiet)
-    for noisy in ("apscheduler", "httpx", "uvicorn.error"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+def setup_logging(level: str, fmt: str = "text") -> None:
+    from edge_agent.ops.logs import setup
+
+    setup(level, fmt)
 
 
 def _load(path: str) -> AgentConfig | None:
@@ -80,7 +72,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = _load(args.config)
     if config is None:
         return EXIT_CONFIG
-    setup_logging(args.log_level or config.log_level)
+    setup_logging(args.log_level or config.log_level, args.log_format)
     for warning in config.warnings:
         logging.getLogger("edge_agent").warning(warning)
     try:
@@ -107,7 +99,7 @@ async def run_agent(config: AgentConfig) -> None:
 def cmd_demo(args: argparse.Namespace) -> int:
     from edge_agent.demo import run_demo
 
-    setup_logging(args.log_level or "info")
+    setup_logging(args.log_level or "info", args.log_format)
     return run_demo(
         config_path=Path(args.config), data_dir=Path(args.data_dir), duration=args.duration, fresh=args.fresh,
         broker=args.broker,
@@ -256,6 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the agent with a config file")
     run.add_argument("--config", "-c", required=True, help="agent config (TOML)")
     run.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    run.add_argument("--log-format", choices=["text", "json"], default="text", help="json: one object per line")
     run.set_defaults(func=cmd_run)
 
     check = sub.add_parser("check", help="validate a config and its profiles, print the resolved devices")
@@ -281,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="MQTT broker: auto (127.0.0.1:1883 if reachable, else embedded), embedded, or a URL")
     demo.add_argument("--fresh", action="store_true", help="start with empty buffer and collector database")
     demo.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    demo.add_argument("--log-format", choices=["text", "json"], default="text", help="json: one object per line")
     demo.set_defaults(func=cmd_demo)
 
     _add_analyze(sub)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -89,7 +90,8 @@ def test_secrets_never_in_logs_status_or_metrics(tmp_path: Path, mosquitto: str)
     # a collector that is down: the sync failure is logged with its URL, never with the key
     path = write(tmp_path, "env:EDGE_TEST_KEY", "file:mqtt.pass", http=http, broker=mosquitto,
                  collector=f"http://127.0.0.1:{free_port()}")
-    proc = subprocess.Popen([sys.executable, "-m", "edge_agent", "run", "--config", str(path), "--log-level", "debug"],
+    proc = subprocess.Popen([sys.executable, "-m", "edge_agent", "run", "--config", str(path), "--log-level", "debug",
+                             "--log-format", "json"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
     try:
         deadline = time.monotonic() + 20
@@ -102,6 +104,8 @@ def test_secrets_never_in_logs_status_or_metrics(tmp_path: Path, mosquitto: str)
     finally:
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=30)
-    assert "sync failed" in out  # the log did cover the failing paths
+    records = [json.loads(line) for line in out.splitlines() if line.strip()]  # --log-format json: every line
+    assert {"ts", "level", "logger", "message"} <= set(records[0])
+    assert any(r["message"].startswith("sync failed") for r in records)  # the log did cover the failing paths
     for text in [out, *pages]:
         assert API_KEY not in text and MQTT_PASSWORD not in text
