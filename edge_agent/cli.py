@@ -93,6 +93,7 @@ async def run_agent(config: AgentConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, agent.stop)
+    loop.add_signal_handler(signal.SIGHUP, agent.request_reload)
     await agent.run()
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -29,10 +30,10 @@ from edge_agent.buffer.ledger import QuarantineRecord
 from edge_agent.buffer.overflow import OverflowReporter
 from edge_agent.buffer.store import AppendResult, Buffer, BufferStats
 from edge_agent.buffer.writer import Item, WriteQueue, Writer
-from edge_agent.config import AgentConfig, Device
+from edge_agent.config import AgentConfig, Device, load_config
 from edge_agent.connectors import connector_class
 from edge_agent.connectors.base import Backoff, CommitCallback, DeviceStatus, describe_error
-from edge_agent.errors import StoreError
+from edge_agent.errors import ConfigError, StoreError
 from edge_agent.model import Event, Mark, Sample
 from edge_agent.oee import LiveOee, options_for_profile
 from edge_agent.ops.notify import Notifier, feed_watchdog, watchdog_interval
@@ -168,6 +169,9 @@ class Agent:
             history=SqliteHistory(config.data_dir / "buffer.sqlite"),
         )
         self.notifier = Notifier()
+        self._tg: asyncio.TaskGroup | None = None
+        self._device_tasks: dict[str, asyncio.Task[None]] = {}
+        self._reload_requested = asyncio.Event()
         self._writer_task: asyncio.Task[None] | None = None
 
     # -- events -----------------------------------------------------------------------------
@@ -222,11 +226,10 @@ class Agent:
         try:
             async with asyncio.TaskGroup() as tg:
                 writer_task = self._writer_task = tg.create_task(self.writer.run(), name="buffer-writer")
-                connector_tasks = []
+                self._tg = tg
                 for device in cfg.devices:
-                    sink = DeviceSink(self, device)
-                    self.sinks[device.name] = sink
-                    connector_tasks.append(tg.create_task(self._run_device(device, sink), name=device.name))
+                    self._start_device(device)
+                tg.create_task(self._reload_loop(), name="reload")
                 self.record_event(Event(GATEWAY, "agent_started", {
                     "devices": [d.name for d in cfg.devices], "version": _version(),
                 }))
@@ -264,9 +267,11 @@ class Agent:
                 if watchdog is not None:
                     watchdog.cancel()
                 # orderly shutdown: stop reading, keep what was read, then stop the rest
+                connector_tasks = list(self._device_tasks.values())
                 for task in connector_tasks:
                     task.cancel()
                 await asyncio.gather(*connector_tasks, return_exceptions=True)
+                self._reload_requested.set()  # ends the reload loop
                 self.writer.stop()
                 await writer_task
                 await self.writer.flush()
@@ -289,6 +294,72 @@ class Agent:
 
     def stop(self) -> None:
         self.stopping.set()
+
+    # -- devices and reload -----------------------------------------------------------------------
+
+    def _start_device(self, device: Device) -> None:
+        assert self._tg is not None
+        sink = DeviceSink(self, device)
+        self.sinks[device.name] = sink
+        if device.profile.oee is not None and device.name not in self.oee_engines:
+            self.oee_engines[device.name] = LiveOee(
+                device.name, device.profile.oee, self.config.calendar, options=options_for_profile(device.profile)
+            )
+        self._device_tasks[device.name] = self._tg.create_task(self._run_device(device, sink), name=device.name)
+
+    async def _stop_device(self, name: str) -> None:
+        task = self._device_tasks.pop(name, None)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        self.sinks.pop(name, None)
+        self.oee_engines.pop(name, None)
+        self.latest.pop(name, None)
+
+    def request_reload(self) -> None:
+        """Ask for a config reload (SIGHUP); done by the reload task, one at a time."""
+        self._reload_requested.set()
+
+    async def _reload_loop(self) -> None:
+        while True:
+            await self._reload_requested.wait()
+            self._reload_requested.clear()
+            if self.stopping.is_set():
+                return
+            await self.reload()
+
+    async def reload(self) -> list[str]:
+        """Re-read the config file: added devices start, removed ones stop, changed ones restart.
+
+        The buffer, the sync position and the live state of unchanged devices are kept. An invalid
+        config is rejected with its problems (returned) and the running one stays.
+        """
+        try:
+            new = await asyncio.to_thread(load_config, self.config.path)
+        except ConfigError as exc:
+            log.error("config reload rejected, the previous config keeps running:\n  %s", "\n  ".join(exc.problems))
+            self.record_event(Event(GATEWAY, "config_reload_failed", {"problems": exc.problems}))
+            return exc.problems
+        old = {d.name: d for d in self.config.devices}
+        fresh = {d.name: d for d in new.devices}
+        removed = [n for n in old if n not in fresh]
+        added = [n for n in fresh if n not in old]
+        changed = [n for n in fresh if n in old and fresh[n] != old[n]]
+        for name in removed + changed:
+            await self._stop_device(name)
+        keys = ("gateway_id", "data_dir", "http", "buffer", "collector", "calendar", "status", "users", "twin",
+                "alarms")
+        later = [k for k in keys if _comparable(getattr(new, k)) != _comparable(getattr(self.config, k))]
+        self.config = dataclasses.replace(self.config, devices=new.devices)
+        self.live.set_devices([fresh[n] for n in added + changed], removed + changed)
+        for name in added + changed:
+            self._start_device(fresh[name])
+        log.info("config reloaded: %d added, %d removed, %d changed%s", len(added), len(removed), len(changed),
+                 f"; {', '.join(later)} take effect after a restart" if later else "")
+        self.record_event(Event(GATEWAY, "config_reloaded", {
+            "added": added, "removed": removed, "changed": changed, "restart_needed_for": later,
+        }))
+        return []
 
     def _healthy(self) -> bool:
         """For the watchdog: the loop runs (we are called from it) and the writer task is alive."""
@@ -400,6 +471,11 @@ class Agent:
             },
             "sync": self.uploader.status.as_dict() if self.uploader else {"last_result": "disabled"},
         }
+
+
+def _comparable(value: Any) -> Any:
+    """Calendars compare by their spec (two loads of one file are equal)."""
+    return getattr(value, "spec", value)
 
 
 def _soon() -> datetime:

@@ -56,16 +56,30 @@ class AlarmEngine:
         self._category: dict[str, str] = {}
         units = units or {}
         for device, entries in limits.items():
-            for entry in entries:
-                unit = units.get(device, {}).get(entry.tag, "")
-                unit = _UNITS.get(unit, unit)
-                name = entry.tag.replace("_", " ").capitalize()
-                for check in levels_of(entry):
-                    word = "above" if check.high else "below"
-                    suffix = f" {unit}" if unit else ""
-                    message = f"{name} {word} {_LABEL[check.condition]} limit {check.limit:g}{suffix}"
-                    alarm = self._define(device, entry.tag, "limit", check.condition, message, check.limit)
-                    self._levels.setdefault((device, entry.tag), []).append((alarm.id, check))
+            self.add_device(device, entries, units.get(device, {}))
+
+    def add_device(self, device: str, entries: Sequence[AlarmLimit], units: Mapping[str, str]) -> None:
+        """Define the limit alarms of one device (at start, or when a reload adds it)."""
+        for entry in entries:
+            unit = units.get(entry.tag, "")
+            unit = _UNITS.get(unit, unit)
+            name = entry.tag.replace("_", " ").capitalize()
+            for check in levels_of(entry):
+                word = "above" if check.high else "below"
+                suffix = f" {unit}" if unit else ""
+                message = f"{name} {word} {_LABEL[check.condition]} limit {check.limit:g}{suffix}"
+                alarm = self._define(device, entry.tag, "limit", check.condition, message, check.limit)
+                self._levels.setdefault((device, entry.tag), []).append((alarm.id, check))
+
+    def remove_device(self, device: str) -> None:
+        """Forget a device a reload removed: its alarms, checks and state."""
+        for alarm_id in [a for a, alarm in self.alarms.items() if alarm.device == device]:
+            del self.alarms[alarm_id]
+        for key in [k for k in self._levels if k[0] == device]:
+            del self._levels[key]
+        self._breakdown.pop(device, None)
+        self._connection.pop(device, None)
+        self._category.pop(device, None)
 
     # -- records ------------------------------------------------------------------------------
 

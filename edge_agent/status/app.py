@@ -30,7 +30,7 @@ from edge_agent.alarms import AlarmNotFound, AlarmRefused
 from edge_agent.errors import EdgeError
 from edge_agent.status import api_alarms, api_auth, api_devices, api_oee
 from edge_agent.status.auth import Session
-from edge_agent.status.context import Ctx, ctx_of, viewer
+from edge_agent.status.context import Ctx, ctx_of, require, viewer
 from edge_agent.status.live import LiveView, NotFound, Refused
 from edge_agent.status.mirror import AgentMirror
 from edge_agent.status.settings import settings_from
@@ -83,6 +83,18 @@ def create_app(agent: AgentView) -> FastAPI:
     @app.get("/api/v1/status")
     async def status(_: Session | None = Depends(viewer)) -> dict[str, Any]:
         return await agent.status()
+
+    @app.post("/api/v1/reload")
+    async def reload(session: Session = Depends(require("admin"))) -> JSONResponse:
+        """Re-read the config file (like SIGHUP); 422 with the problems when the new config is invalid."""
+        do_reload = getattr(agent, "reload", None)
+        if do_reload is None:
+            return JSONResponse({"detail": "this agent cannot reload"}, status_code=501)
+        problems = await do_reload()
+        if problems:
+            return JSONResponse({"detail": "the new config is invalid; the previous one keeps running",
+                                 "problems": problems}, status_code=422)
+        return JSONResponse({"status": "reloaded", "by": session.user})
 
     @app.get("/metrics")
     async def metrics() -> Response:

@@ -85,6 +85,20 @@ class LiveView:
 
     # -- inputs from the supervisor ---------------------------------------------------------------
 
+    def set_devices(self, added: Sequence[DeviceView], removed: Sequence[str]) -> None:
+        """After a config reload: forget removed devices, start fresh twins for added (or changed) ones."""
+        for name in removed:
+            self.registry.remove(name)
+            self.alarms.remove_device(name)
+            self.recent.pop(name, None)
+        size = self.settings.twin.recent_events
+        for device in added:
+            spec = spec_for(device, self.settings.twin)
+            self.registry.add(spec)
+            self.alarms.add_device(device.name, list(device.profile.alarms),
+                                   {t.name: t.unit for t in spec.tags.values()})
+            self.recent[device.name] = deque(maxlen=size)
+
     def restore(self, samples: Iterable[Sample]) -> None:
         """Last known values from the buffer after a restart (stale until fresh data arrives)."""
         self._publish(self.registry.restore(samples))

@@ -50,6 +50,19 @@ class TwinRegistry:
         self.unknown_samples = 0
         self.shift_from: float | None = None
 
+    def add(self, spec: TwinSpec) -> None:
+        """A device added (or changed) by a reload: a fresh twin."""
+        self.specs[spec.device] = spec
+        self.twins[spec.device] = Twin(spec, max_tags=self.settings.max_tags)
+        self.timelines[spec.device] = StateTimeline(self.settings.timeline_segments)
+        self.debouncer = ChangeDebouncer(self.specs, self.settings)
+
+    def remove(self, device: str) -> None:
+        self.specs.pop(device, None)
+        self.twins.pop(device, None)
+        self.timelines.pop(device, None)
+        self.debouncer = ChangeDebouncer(self.specs, self.settings)
+
     def __contains__(self, device: object) -> bool:
         return device in self.twins
 

@@ -1,0 +1,411 @@
+"""The attributes of each event kind, as strict pydantic models (event schema version 1).
+
+Strict means: no coercion (``"3"`` is not an integer, ``true`` is not a number,
+``1.0`` is not an integer; an integer is accepted where a number is expected)
+and no unknown attributes. ``docs/events.md`` is the catalogue these models
+implement; :mod:`edge_agent.behaviour.kinds` maps each kind to its model.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+__all__ = [
+    "AgentStarted",
+    "AlarmAcknowledged",
+    "AlarmBase",
+    "AlarmCleared",
+    "AlarmCount",
+    "AlarmKpis",
+    "AlarmRaised",
+    "AlarmShelved",
+    "AlarmSuppressed",
+    "AlarmUnshelved",
+    "AlarmUnsuppressed",
+    "AnomalyDetected",
+    "Attributes",
+    "BatchQuarantined",
+    "BufferCorrupt",
+    "BufferOverflow",
+    "BufferWriteFailed",
+    "BufferWriteRecovered",
+    "Category",
+    "ConfigReloaded",
+    "DeviceConnected",
+    "DeviceDisconnected",
+    "Distribution",
+    "MachineProfile",
+    "MalformedPayload",
+    "OperatorAction",
+    "OperatorLogin",
+    "OperatorLogout",
+    "OperatorSession",
+    "ParetoEntry",
+    "PartCount",
+    "PartInspected",
+    "PartLoaded",
+    "PartMachined",
+    "PartPacked",
+    "PeriodFields",
+    "PeriodKind",
+    "Priority",
+    "RunSession",
+    "SetpointWritten",
+    "SparkplugBirth",
+    "SparkplugDeath",
+    "SparkplugRebirthRequested",
+    "SparkplugSeqGap",
+    "StateChanged",
+    "StopCategory",
+    "StopEnded",
+]
+
+Text = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+"""A non-empty name or id of at most 256 characters."""
+Message = Annotated[str, StringConstraints(max_length=4096)]
+"""Free text (an error message, a reason); may be empty."""
+Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Instant = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+"""Epoch seconds (UTC)."""
+Count = Annotated[int, Field(ge=0)]
+Ratio = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Number = Annotated[float, Field(allow_inf_nan=False)]
+Scalar = bool | int | float | str
+Category = Literal["running", "unplanned_stop", "planned_stop", "changeover", "excluded"]
+"""The OEE state categories of ``docs/oee.md``."""
+StopCategory = Literal["unplanned_stop", "planned_stop", "changeover", "excluded"]
+Priority = Literal["low", "medium", "high", "critical"]
+PeriodKind = Literal["hour", "shift", "day"]
+
+
+class Attributes(BaseModel):
+    """Base of every attribute model: strict types, no unknown keys, immutable."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+# -- the gateway and its devices (names kept from the first releases) --------------------------
+
+
+class DeviceConnected(Attributes):
+    previous: Text
+
+
+class DeviceDisconnected(Attributes):
+    error: Message
+
+
+class AgentStarted(Attributes):
+    devices: list[Text]
+    version: Text
+
+
+class MalformedPayload(Attributes):
+    topic: Text
+    error: Message
+    count: Count
+
+
+class SetpointWritten(Attributes):
+    tag: Text
+    value: Scalar
+
+
+class SparkplugBirth(Attributes):
+    metrics: Count
+    bdseq: int | None = None
+
+
+class SparkplugDeath(Attributes):
+    reason: Message
+    bdseq: int | None = None
+
+
+class SparkplugSeqGap(Attributes):
+    expected: int
+    got: int
+    message: Text
+
+
+class SparkplugRebirthRequested(Attributes):
+    reason: Message
+
+
+class ConfigReloaded(Attributes):
+    ok: bool
+    devices_added: list[Text] = []
+    devices_removed: list[Text] = []
+    devices_changed: list[Text] = []
+    error: Message | None = None
+
+
+# -- data drops ----------------------------------------------------------------------------------
+
+
+class BufferOverflow(Attributes):
+    policy: Literal["drop_oldest", "drop_newest"]
+    dropped_oldest: Count
+    dropped_newest: Count
+    since: Instant
+    until: Instant
+    total_dropped_oldest: Count
+    total_dropped_newest: Count
+    max_rows: Count
+    max_bytes: Count
+
+
+class BufferCorrupt(Attributes):
+    moved_to: Text
+    problem: Message
+
+
+class BufferWriteFailed(Attributes):
+    kind: Text
+    error: Message
+
+
+class BufferWriteRecovered(Attributes):
+    kind: Text | None
+    failed_s: Seconds
+    failed_attempts: Count
+
+
+class BatchQuarantined(Attributes):
+    batch_id: Text
+    stream: Literal["samples", "events"]
+    first_seq: int
+    last_seq: int
+    rows: Count
+    status: int
+    answer: Message
+
+
+# -- machine behaviour -----------------------------------------------------------------------------
+
+
+class StateChanged(Attributes):
+    state: Category
+    previous: Category | None = None
+    code: Text | None = None
+
+
+class StopEnded(Attributes):
+    started_at: Instant
+    duration_s: Seconds
+    category: StopCategory
+    reason: Annotated[str, StringConstraints(max_length=256)] = ""
+
+
+class PartCount(Attributes):
+    good: Count
+    scrap: Count
+    cycle_time_s: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+
+
+class RunSession(Attributes):
+    session_id: Text
+    started_at: Instant
+    ended_at: Instant
+    duration_s: Seconds
+    good: Count
+    scrap: Count
+    stops: Count
+    end_reason: Literal["stop", "end_of_data"]
+    stop_category: StopCategory | None = None
+
+
+# -- part tracking (MES, quality station, packing) -------------------------------------------------
+
+
+class PartLoaded(Attributes):
+    part_id: Text
+    order_id: Text | None = None
+    station: Text | None = None
+
+
+class PartMachined(Attributes):
+    part_id: Text
+    order_id: Text | None = None
+    station: Text | None = None
+    cycle_time_s: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+
+
+class PartInspected(Attributes):
+    part_id: Text
+    result: Literal["ok", "nok", "rework"]
+    order_id: Text | None = None
+    station: Text | None = None
+    defect: Text | None = None
+
+
+class PartPacked(Attributes):
+    part_id: Text
+    order_id: Text | None = None
+    station: Text | None = None
+    package_id: Text | None = None
+
+
+# -- alarms (ISA-18.2 states) ------------------------------------------------------------------------
+
+
+class AlarmBase(Attributes):
+    alarm_id: Text = Field(description="one occurrence: from raise to clear; its transitions share it")
+    alarm: Text = Field(description="the alarm point, e.g. 'spindle_temp.hi'; stable across occurrences")
+
+
+class AlarmRaised(AlarmBase):
+    tag: Text | None = None
+    limit: Text | None = None
+    priority: Priority | None = None
+    value: Number | None = None
+    threshold: Number | None = None
+    position: Text | None = None
+
+
+class AlarmAcknowledged(AlarmBase):
+    operator: Text | None = None
+    position: Text | None = None
+
+
+class AlarmCleared(AlarmBase):
+    value: Number | None = None
+
+
+class AlarmShelved(AlarmBase):
+    operator: Text | None = None
+    until: Instant | None = None
+    reason: Message = ""
+
+
+class AlarmUnshelved(AlarmBase):
+    operator: Text | None = None
+
+
+class AlarmSuppressed(AlarmBase):
+    reason: Message = ""
+
+
+class AlarmUnsuppressed(AlarmBase):
+    pass
+
+
+# -- operators on the status page ------------------------------------------------------------------
+
+
+class OperatorLogin(Attributes):
+    operator: Text
+    position: Text | None = None
+    role: Text | None = None
+
+
+class OperatorLogout(Attributes):
+    operator: Text
+    position: Text | None = None
+    reason: Literal["user", "idle", "replaced"] = "user"
+
+
+class OperatorAction(Attributes):
+    operator: Text
+    action: Literal["acknowledge", "shelve", "unshelve", "write", "reset", "comment"]
+    target: Text
+    value: Scalar | None = None
+    position: Text | None = None
+
+
+class OperatorSession(Attributes):
+    session_id: Text
+    operator: Text
+    position: Text | None = None
+    started_at: Instant
+    ended_at: Instant
+    duration_s: Seconds
+    actions: Count
+    actions_by_type: dict[str, Count]
+    end_reason: Literal["logout", "idle", "replaced"]
+
+
+# -- anomalies ---------------------------------------------------------------------------------------
+
+
+class AnomalyDetected(Attributes):
+    tag: Text
+    score: Number
+    method: Text
+    threshold: Number | None = None
+    value: Number | None = None
+
+
+# -- behaviour profiles (rolled up per hour, shift or day) --------------------------------------------
+
+
+class ParetoEntry(Attributes):
+    reason: Annotated[str, StringConstraints(max_length=256)]
+    count: Count
+    duration_s: Seconds
+    share: Ratio = Field(description="of the unplanned stop time of the period")
+    cumulative_share: Ratio
+
+
+class PeriodFields(Attributes):
+    period: PeriodKind
+    period_start: Instant
+    period_end: Instant
+    shift: Text | None = None
+
+
+class MachineProfile(PeriodFields):
+    site: Text | None = None
+    area: Text | None = None
+    line: Text | None = None
+    run_s: Seconds
+    planned_s: Seconds
+    unplanned_stop_s: Seconds
+    failures: Count
+    micro_stops: Count
+    mtbf_s: Seconds | None
+    mttr_s: Seconds | None
+    micro_stops_per_h: Ratio | None
+    stop_reasons: list[ParetoEntry]
+    cycles: Count
+    cycle_time_p50_s: Seconds | None
+    cycle_time_p90_s: Seconds | None
+    cycle_time_p99_s: Seconds | None
+    good: Count
+    scrap: Count
+    energy_kwh: Seconds | None = None
+    energy_per_good_part_kwh: Seconds | None = None
+    availability: Ratio | None
+    performance: Ratio | None
+    quality: Ratio | None
+
+
+class AlarmCount(Attributes):
+    alarm: Text
+    count: Count
+    share: Ratio
+
+
+class Distribution(Attributes):
+    count: Count
+    p50_s: Seconds | None
+    p90_s: Seconds | None
+    p99_s: Seconds | None
+    max_s: Seconds | None
+
+
+class AlarmKpis(PeriodFields):
+    position: Text
+    alarms: Count
+    periods_10min: Count
+    avg_per_10min: Ratio
+    flood_share: Ratio
+    peak_10min: Count
+    top: list[AlarmCount]
+    top10_share: Ratio
+    chattering: list[Text]
+    stale: list[Text]
+    unacknowledged: Count
+    time_to_ack: Distribution
+    time_to_ack_by_shift: dict[str, Distribution] = {}
