@@ -163,6 +163,26 @@ def cmd_analyze_oee(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_analyze_anomaly(args: argparse.Namespace) -> int:
+    from edge_agent.maintenance import DETECTORS, score_csv, write_scores
+    from edge_agent.maintenance.analyze import AnomalyInputError
+
+    if args.detector not in DETECTORS:
+        print(f"--detector: unknown detector '{args.detector}' (available: {', '.join(sorted(DETECTORS))})",
+              file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        points = score_csv(args.input, tag=args.tag, detector=args.detector)
+    except AnomalyInputError as exc:
+        print(f"{args.input}: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except OSError as exc:
+        print(f"{args.input}: {exc.strerror}", file=sys.stderr)
+        return EXIT_CONFIG
+    write_scores(points, sys.stdout)
+    return 0
+
+
 def _add_analyze(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     analyze = sub.add_parser("analyze", help="offline analytics on exported samples")
     kinds = analyze.add_subparsers(dest="analysis", required=True)
@@ -185,6 +205,17 @@ def _add_analyze(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     oee.add_argument("--detail", action="store_true",
                      help="add the time split, stop counts and the list of stops to the JSON")
     oee.set_defaults(func=cmd_analyze_oee)
+
+    anomaly = kinds.add_parser(
+        "anomaly", help="anomaly score of every row of a series (prints CSV timestamp,value,anomaly_score)",
+        description="Streaming anomaly detection (see docs/predictive-maintenance.md) over a CSV: NAB's "
+                    "timestamp,value files, the agent's ts,device,tag,value export (--tag TAG or DEVICE/TAG), "
+                    "or a wide file with one column per tag.",
+    )
+    anomaly.add_argument("--input", required=True, metavar="FILE.csv", help="the series to score")
+    anomaly.add_argument("--tag", metavar="NAME", help="which series of the file (TAG or DEVICE/TAG)")
+    anomaly.add_argument("--detector", default="tail-ensemble", help="detector name (default: tail-ensemble)")
+    anomaly.set_defaults(func=cmd_analyze_anomaly)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
