@@ -142,6 +142,17 @@ class AlarmLimit(Strict):
     on_delay_s: float = Field(default=0.0, ge=0)
 
 
+class MaintenanceSettings(Strict):
+    """``[maintenance]``: which tags get a streaming anomaly detector, and its alarm."""
+
+    anomaly_tags: list[str] = Field(default=[], description="tags scored by a streaming anomaly detector")
+    detector: Literal["tail-ensemble", "gaussian"] = "tail-ensemble"
+    warmup: int = Field(default=750, ge=10, description="points learned before scoring starts")
+    threshold: float = Field(default=0.5, gt=0, le=1, description="anomaly score that raises the alarm")
+    hysteresis: float = Field(default=0.1, ge=0, le=1)
+    clear_after: int = Field(default=30, ge=1, description="points below threshold - hysteresis to clear")
+
+
 class ProfileInfo(Strict):
     name: str
     vendor: str = ""
@@ -161,6 +172,7 @@ class _ProfileBase(Strict):
     profile: ProfileInfo
     oee: OeeSignals | None = None
     alarms: list[AlarmLimit] = []
+    maintenance: MaintenanceSettings | None = None
 
     @model_validator(mode="after")
     def _check_refs(self) -> Any:
@@ -179,6 +191,8 @@ class _ProfileBase(Strict):
                 ("oee.total_counter", self.oee.total_counter),
             ]
         refs += [(f"alarms[{i}].tag", a.tag) for i, a in enumerate(self.alarms)]
+        if self.maintenance:
+            refs += [(f"maintenance.anomaly_tags[{i}]", t) for i, t in enumerate(self.maintenance.anomaly_tags)]
         for where, ref in refs:
             if ref is not None and ref not in known:
                 close = difflib.get_close_matches(ref, sorted(known), n=1)

@@ -34,6 +34,7 @@ from edge_agent.config import AgentConfig, Device, load_config
 from edge_agent.connectors import connector_class
 from edge_agent.connectors.base import Backoff, CommitCallback, DeviceStatus, describe_error
 from edge_agent.errors import ConfigError, StoreError
+from edge_agent.maintenance.monitor import AnomalyMonitor
 from edge_agent.model import Event, Mark, Sample
 from edge_agent.oee import LiveOee, options_for_profile
 from edge_agent.ops.notify import Notifier, feed_watchdog, watchdog_interval
@@ -74,6 +75,15 @@ class DeviceSink:
                 if s.tag in used:
                     engine.feed(s)
         self.agent.live.on_samples(samples)
+        monitor = self.agent.monitors.get(self.device.name)
+        if monitor is not None:
+            watched = monitor.tags
+            for s in samples:
+                if s.tag in watched:
+                    change = monitor.feed(s)
+                    if change is not None:
+                        detail = f"anomaly score {change.score:.2f}"
+                        self.agent.live.on_anomaly(change.device, change.tag, change.active, change.score, detail)
         await self.agent.queue.put(Item(samples, (), on_commit, marks))
 
     async def delivered(self, source: str) -> dict[int, str]:
@@ -160,6 +170,10 @@ class Agent:
         self.oee_engines: dict[str, LiveOee] = {
             d.name: LiveOee(d.name, d.profile.oee, config.calendar, options=options_for_profile(d.profile))
             for d in config.devices if d.profile.oee is not None
+        }
+        self.monitors: dict[str, AnomalyMonitor] = {
+            d.name: AnomalyMonitor(d.name, d.profile.maintenance)
+            for d in config.devices if d.profile.maintenance is not None and d.profile.maintenance.anomaly_tags
         }
         self.live = LiveView(
             config.devices, settings_from(config), record=self.record_event, gateway_id=config.gateway_id,
@@ -305,6 +319,9 @@ class Agent:
             self.oee_engines[device.name] = LiveOee(
                 device.name, device.profile.oee, self.config.calendar, options=options_for_profile(device.profile)
             )
+        maintenance = device.profile.maintenance
+        if maintenance is not None and maintenance.anomaly_tags and device.name not in self.monitors:
+            self.monitors[device.name] = AnomalyMonitor(device.name, maintenance)
         self._device_tasks[device.name] = self._tg.create_task(self._run_device(device, sink), name=device.name)
 
     async def _stop_device(self, name: str) -> None:
@@ -314,6 +331,7 @@ class Agent:
             await asyncio.gather(task, return_exceptions=True)
         self.sinks.pop(name, None)
         self.oee_engines.pop(name, None)
+        self.monitors.pop(name, None)
         self.latest.pop(name, None)
 
     def request_reload(self) -> None:
