@@ -45,6 +45,8 @@ class StatusCollector:
         reconnects = CounterMetricFamily("edge_agent_device_reconnects", "Recoveries after a failure", labels=labels)
         malformed = CounterMetricFamily("edge_agent_device_malformed_payloads",
                                         "Payloads that could not be decoded", labels=labels)
+        duplicates = CounterMetricFamily("edge_agent_device_redeliveries_skipped",
+                                         "Redelivered messages recognised as already stored", labels=labels)
         state = GaugeMetricFamily("edge_agent_device_state", "1 for the device's current connection state",
                                   labels=[*labels, "state"])
         last = GaugeMetricFamily("edge_agent_device_last_sample_timestamp_seconds",
@@ -56,11 +58,12 @@ class StatusCollector:
             requests.add_metric(key, float(d.get("requests", 0)))
             reconnects.add_metric(key, float(d.get("reconnects", 0)))
             malformed.add_metric(key, float(d.get("malformed", 0)))
+            duplicates.add_metric(key, float(d.get("duplicates", 0)))
             for s in STATES:
                 state.add_metric([*key, s], 1.0 if d.get("state") == s else 0.0)
             if d.get("last_sample_ts") is not None:
                 last.add_metric(key, float(d["last_sample_ts"]))
-        return [samples, errors, requests, reconnects, malformed, state, last]
+        return [samples, errors, requests, reconnects, malformed, duplicates, state, last]
 
     def _buffer(self, b: dict[str, Any]) -> Iterable[Metric]:
         rows = GaugeMetricFamily("edge_agent_buffer_rows", "Rows in the local buffer", labels=["stream"])
