@@ -157,11 +157,11 @@ async def ingests(tls: TlsBroker, sink: FakeSink, listener: str, **conn: Any) ->
     task = asyncio.create_task(connector(broker, prefix, ca_file=str(tls.ca.path), **conn).run(sink, Ready()))
     pub = publisher(tls.ports["plain"])
     try:
-        await wait_until(lambda: sink.calls, 10, "a connection result")
+        await wait_until(lambda: sink.calls, 30, "a connection result")
         if sink.calls[0] != "connected":
             return False
         await asyncio.to_thread(publish_all, pub, [(f"{prefix}/sensors/s1/level", b"5")])
-        await wait_until(lambda: sink.values_of("level") == [5], 10, "the sample over TLS")
+        await wait_until(lambda: sink.values_of("level") == [5], 30, "the sample over TLS")
         return True
     finally:
         pub.loop_stop()
