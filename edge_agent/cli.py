@@ -183,6 +183,19 @@ def cmd_analyze_anomaly(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_analyze_rul(args: argparse.Namespace) -> int:
+    from edge_agent.maintenance.rul import RulError, predict_units
+
+    try:
+        results = predict_units(args.input, args.model)
+    except RulError as exc:  # input, model or a missing interpreter package: the message names it
+        print(str(exc), file=sys.stderr)
+        return EXIT_CONFIG
+    for row in results:
+        print(json.dumps(row))
+    return 0
+
+
 def _add_analyze(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     analyze = sub.add_parser("analyze", help="offline analytics on exported samples")
     kinds = analyze.add_subparsers(dest="analysis", required=True)
@@ -216,6 +229,15 @@ def _add_analyze(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     anomaly.add_argument("--tag", metavar="NAME", help="which series of the file (TAG or DEVICE/TAG)")
     anomaly.add_argument("--detector", default="tail-ensemble", help="detector name (default: tail-ensemble)")
     anomaly.set_defaults(func=cmd_analyze_anomaly)
+
+    rul = kinds.add_parser(
+        "rul", help="remaining useful life of every unit (prints one JSON line per unit)",
+        description="Remaining useful life (see docs/predictive-maintenance.md) from a C-MAPSS text file or the "
+                    "agent's ts,device,tag,value export (tags named s2..s21, one unit per device).",
+    )
+    rul.add_argument("--input", required=True, metavar="FILE", help="C-MAPSS text file or CSV export")
+    rul.add_argument("--model", metavar="PATH", help="a .tflite model with its .json card (default: the shipped one)")
+    rul.set_defaults(func=cmd_analyze_rul)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
