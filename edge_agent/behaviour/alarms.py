@@ -1,22 +1,26 @@
 """Alarm-management KPIs of one period per operator position (ISA-18.2, EEMUA 191).
 
-An alarm **occurrence** is one ``alarm_raised`` and the transitions that share
-its ``alarm_id``; the alarm **point** (``alarm``) is what it is an occurrence of.
-An occurrence belongs to the operator position named by its ``alarm_raised``
-(``"default"`` when none is named). Per position and period:
+An **alarm** (``alarm_id``: one condition of one tag of one device, as
+``edge_agent.alarms`` names it) is raised again and again; each ``alarm_raised``
+starts an **occurrence**, which ends when the condition goes (``alarm_returned``
+before an acknowledgement, ``alarm_cleared`` after one). A transition belongs to
+the occurrence named by its ``occurrence_id`` when it has one, else to the
+alarm's latest occurrence. An occurrence belongs to the operator position named
+by its ``alarm_raised`` (``"default"`` when none is named). Per position and
+period:
 
 * ``alarms``: occurrences raised in the period; ``avg_per_10min`` = alarms per
   10-minute interval, the intervals counted from the period start
   (``periods_10min`` of them, the last possibly shorter);
 * ``flood_share``: share of those intervals with more than ``flood_threshold``
   (10) alarms; ``peak_10min``: the most alarms in one interval;
-* ``top``: the 10 most frequent points with their counts and share of all
+* ``top``: the 10 most frequent alarms with their counts and share of all
   alarms of the position; ``top10_share`` their total share;
-* ``chattering``: points raised ``chatter_count`` (3) or more times within
+* ``chattering``: alarms raised ``chatter_count`` (3) or more times within
   ``chatter_window_s`` (60 s) in the period;
-* ``stale``: points with an occurrence still active (not cleared) at the period
-  end that was raised more than ``stale_after_s`` (24 h) earlier -- the events
-  given must reach back that far;
+* ``stale``: alarms with an occurrence still active (its condition not gone)
+  at the period end that was raised more than ``stale_after_s`` (24 h) earlier --
+  the events given must reach back that far;
 * ``unacknowledged``: occurrences raised in the period without an
   acknowledgement by its end; ``time_to_ack``: distribution of the time from
   raise to first acknowledgement (inside the period) of the others, overall and
@@ -54,12 +58,15 @@ class AlarmOptions:
     top: int = 10
 
 
+_GONE = (k.ALARM_RETURNED, k.ALARM_CLEARED)
+
+
 @dataclass(slots=True)
 class Occurrence:
-    """One alarm occurrence: raised, first acknowledged, cleared (epoch seconds)."""
+    """One raise of an alarm: raised, first acknowledged, condition gone (epoch seconds)."""
 
+    occurrence_id: str
     alarm_id: str
-    alarm: str
     position: str
     raised: float
     acknowledged: float | None = None
@@ -69,32 +76,31 @@ class Occurrence:
 def occurrences(events: Iterable[Event]) -> list[Occurrence]:
     """Alarm occurrences from alarm events (any order, duplicates by id once), in raise order.
 
-    Transitions without a known raise are ignored; a second raise of the same ``alarm_id`` is ignored.
+    Transitions before any raise of their alarm are ignored, as is a second raise with the same
+    ``occurrence_id``.
     """
     by_id: dict[str, Occurrence] = {}
+    latest: dict[str, Occurrence] = {}
     for e in unique_events(x for x in events if x.kind in k.ALARM_KINDS):
         attrs = e.attributes
-        alarm_id = attrs.get("alarm_id")
+        alarm_id, given = attrs.get("alarm_id"), attrs.get("occurrence_id")
         if not isinstance(alarm_id, str):
             continue
         if e.kind == k.ALARM_RAISED:
-            if alarm_id not in by_id:
+            key = given if isinstance(given, str) else f"{alarm_id}@{e.ts!r}"
+            if key not in by_id:
                 position = attrs.get("position")
-                by_id[alarm_id] = Occurrence(
-                    alarm_id,
-                    str(attrs.get("alarm", alarm_id)),
-                    position if isinstance(position, str) and position else DEFAULT_POSITION,
-                    e.ts,
-                )
+                where = position if isinstance(position, str) and position else DEFAULT_POSITION
+                by_id[key] = latest[alarm_id] = Occurrence(key, alarm_id, where, e.ts)
             continue
-        occ = by_id.get(alarm_id)
+        occ = by_id.get(given) if isinstance(given, str) else latest.get(alarm_id)
         if occ is None or e.ts < occ.raised:
             continue
         if e.kind == k.ALARM_ACKNOWLEDGED and occ.acknowledged is None:
             occ.acknowledged = e.ts
-        elif e.kind == k.ALARM_CLEARED and occ.cleared is None:
+        elif e.kind in _GONE and occ.cleared is None:
             occ.cleared = e.ts
-    return sorted(by_id.values(), key=lambda o: (o.raised, o.alarm_id))
+    return sorted(by_id.values(), key=lambda o: (o.raised, o.occurrence_id))
 
 
 def _distribution(values: list[float]) -> a.Distribution:
@@ -143,13 +149,13 @@ def alarm_kpis(
             by_position[occ.position].append(occ)
         active = occ.cleared is None or occ.cleared >= period.end
         if active and period.end - occ.raised > opts.stale_after_s:
-            stale[occ.position].add(occ.alarm)
+            stale[occ.position].add(occ.alarm_id)
     names = sorted(set(by_position) | set(stale) | set(positions))
     out = []
     for position in names:
         raised = by_position.get(position, [])
         bins = Counter(int((o.raised - period.start) // INTERVAL_S) for o in raised)
-        points = Counter(o.alarm for o in raised)
+        points = Counter(o.alarm_id for o in raised)
         top = sorted(points.items(), key=lambda item: (-item[1], item[0]))[: opts.top]
         total = len(raised)
         acked: list[float] = []
@@ -172,9 +178,9 @@ def alarm_kpis(
                 avg_per_10min=total / intervals,
                 flood_share=sum(1 for c in bins.values() if c > opts.flood_threshold) / intervals,
                 peak_10min=max(bins.values(), default=0),
-                top=[a.AlarmCount(alarm=p, count=c, share=c / total) for p, c in top],
+                top=[a.AlarmCount(alarm_id=p, count=c, share=c / total) for p, c in top],
                 top10_share=sum(c for _, c in top) / total if total else 0.0,
-                chattering=_chattering([(o.raised, o.alarm) for o in raised], opts),
+                chattering=_chattering([(o.raised, o.alarm_id) for o in raised], opts),
                 stale=sorted(stale.get(position, set())),
                 unacknowledged=total - len(acked),
                 time_to_ack=_distribution(acked),

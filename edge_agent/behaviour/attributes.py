@@ -8,7 +8,7 @@ implement; :mod:`edge_agent.behaviour.kinds` maps each kind to its model.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -16,11 +16,15 @@ __all__ = [
     "AgentStarted",
     "AlarmAcknowledged",
     "AlarmBase",
+    "AlarmChattering",
     "AlarmCleared",
+    "AlarmCondition",
     "AlarmCount",
     "AlarmKpis",
     "AlarmRaised",
+    "AlarmReturned",
     "AlarmShelved",
+    "AlarmState",
     "AlarmSuppressed",
     "AlarmUnshelved",
     "AlarmUnsuppressed",
@@ -32,6 +36,7 @@ __all__ = [
     "BufferWriteFailed",
     "BufferWriteRecovered",
     "Category",
+    "ConfigReloadFailed",
     "ConfigReloaded",
     "DeviceConnected",
     "DeviceDisconnected",
@@ -40,6 +45,7 @@ __all__ = [
     "MalformedPayload",
     "OperatorAction",
     "OperatorLogin",
+    "OperatorLoginFailed",
     "OperatorLogout",
     "OperatorSession",
     "ParetoEntry",
@@ -52,7 +58,8 @@ __all__ = [
     "PeriodKind",
     "Priority",
     "RunSession",
-    "SetpointWritten",
+    "SetpointDone",
+    "SetpointRequested",
     "SparkplugBirth",
     "SparkplugDeath",
     "SparkplugRebirthRequested",
@@ -60,6 +67,7 @@ __all__ = [
     "StateChanged",
     "StopCategory",
     "StopEnded",
+    "TwinChanged",
 ]
 
 Text = Annotated[str, StringConstraints(min_length=1, max_length=256)]
@@ -76,7 +84,8 @@ Scalar = bool | int | float | str
 Category = Literal["running", "unplanned_stop", "planned_stop", "changeover", "excluded"]
 """The OEE state categories of ``docs/oee.md``."""
 StopCategory = Literal["unplanned_stop", "planned_stop", "changeover", "excluded"]
-Priority = Literal["low", "medium", "high", "critical"]
+Priority = Literal["urgent", "high", "medium", "low"]
+AlarmState = Literal["normal", "unack", "acked", "rtn_unack"]
 PeriodKind = Literal["hour", "shift", "day"]
 
 
@@ -108,11 +117,6 @@ class MalformedPayload(Attributes):
     count: Count
 
 
-class SetpointWritten(Attributes):
-    tag: Text
-    value: Scalar
-
-
 class SparkplugBirth(Attributes):
     metrics: Count
     bdseq: int | None = None
@@ -134,11 +138,35 @@ class SparkplugRebirthRequested(Attributes):
 
 
 class ConfigReloaded(Attributes):
-    ok: bool
-    devices_added: list[Text] = []
-    devices_removed: list[Text] = []
-    devices_changed: list[Text] = []
-    error: Message | None = None
+    added: list[Text]
+    removed: list[Text]
+    changed: list[Text]
+    restart_needed_for: list[Text] = []
+
+
+class ConfigReloadFailed(Attributes):
+    problems: list[Message]
+
+
+class SetpointRequested(Attributes):
+    id: Text
+    tag: Text
+    value: Scalar
+    user: Text
+
+
+class SetpointDone(Attributes):
+    """``setpoint_written`` (also sent by connectors, with ``tag`` and ``value`` only), ``_refused``, ``_failed``."""
+
+    tag: Text
+    value: Scalar
+    id: Text | None = None
+    user: Text | None = None
+    detail: Message | None = None
+
+
+class TwinChanged(Attributes):
+    changes: dict[str, Any]
 
 
 # -- data drops ----------------------------------------------------------------------------------
@@ -247,40 +275,50 @@ class PartPacked(Attributes):
     package_id: Text | None = None
 
 
-# -- alarms (ISA-18.2 states) ------------------------------------------------------------------------
+# -- alarms (ISA-18.2 states, edge_agent/alarms) ---------------------------------------------------------
 
 
 class AlarmBase(Attributes):
-    alarm_id: Text = Field(description="one occurrence: from raise to clear; its transitions share it")
-    alarm: Text = Field(description="the alarm point, e.g. 'spindle_temp.hi'; stable across occurrences")
+    alarm_id: Text = Field(description="the alarm: one condition of one tag of one device, stable across raises")
+    occurrence_id: Text | None = Field(default=None, description="one raise and the transitions that follow it")
+    tag: Text | None = None
+    priority: Priority | None = None
+    condition: Text | None = None
+    source: Text | None = None
+    user: Text | None = None
+    state: AlarmState | None = None
+    previous: AlarmState | None = None
+    value: Scalar | None = None
+    limit: Number | None = None
+    message: Message | None = None
+    chattering: bool | None = None
+    position: Text | None = Field(default=None, description="the operator position (console) it is shown at")
 
 
 class AlarmRaised(AlarmBase):
-    tag: Text | None = None
-    limit: Text | None = None
-    priority: Priority | None = None
-    value: Number | None = None
-    threshold: Number | None = None
-    position: Text | None = None
+    after: Literal["unshelved", "unsuppressed"] | None = None
 
 
 class AlarmAcknowledged(AlarmBase):
-    operator: Text | None = None
-    position: Text | None = None
+    note: Message = ""
+
+
+class AlarmReturned(AlarmBase):
+    pass
 
 
 class AlarmCleared(AlarmBase):
-    value: Number | None = None
+    pass
 
 
 class AlarmShelved(AlarmBase):
-    operator: Text | None = None
+    note: Message = ""
     until: Instant | None = None
-    reason: Message = ""
+    duration_s: Seconds | None = None
 
 
 class AlarmUnshelved(AlarmBase):
-    operator: Text | None = None
+    expired: bool = False
 
 
 class AlarmSuppressed(AlarmBase):
@@ -291,24 +329,41 @@ class AlarmUnsuppressed(AlarmBase):
     pass
 
 
+class AlarmCondition(AlarmBase):
+    active: bool
+    hidden_by: Literal["shelved", "suppressed"]
+
+
+class AlarmChattering(AlarmBase):
+    raises: Count
+    window_s: Seconds
+
+
 # -- operators on the status page ------------------------------------------------------------------
 
 
 class OperatorLogin(Attributes):
-    operator: Text
-    position: Text | None = None
+    user: Text
     role: Text | None = None
+    position: Text | None = None
+
+
+class OperatorLoginFailed(Attributes):
+    user: Annotated[str, StringConstraints(max_length=256)]
+    reason: Message
 
 
 class OperatorLogout(Attributes):
-    operator: Text
+    user: Text
     position: Text | None = None
     reason: Literal["user", "idle", "replaced"] = "user"
 
 
 class OperatorAction(Attributes):
-    operator: Text
-    action: Literal["acknowledge", "shelve", "unshelve", "write", "reset", "comment"]
+    """An action on the page that has no event of its own (those that do: acknowledge, shelve, write)."""
+
+    user: Text
+    action: Text
     target: Text
     value: Scalar | None = None
     position: Text | None = None
@@ -316,7 +371,7 @@ class OperatorAction(Attributes):
 
 class OperatorSession(Attributes):
     session_id: Text
-    operator: Text
+    user: Text
     position: Text | None = None
     started_at: Instant
     ended_at: Instant
@@ -382,7 +437,7 @@ class MachineProfile(PeriodFields):
 
 
 class AlarmCount(Attributes):
-    alarm: Text
+    alarm_id: Text
     count: Count
     share: Ratio
 

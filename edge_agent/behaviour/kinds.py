@@ -25,10 +25,13 @@ from edge_agent.behaviour import attributes as a
 __all__ = [
     "AGENT_STARTED",
     "ALARM_ACKNOWLEDGED",
+    "ALARM_CHATTERING",
     "ALARM_CLEARED",
+    "ALARM_CONDITION",
     "ALARM_KINDS",
     "ALARM_KPIS",
     "ALARM_RAISED",
+    "ALARM_RETURNED",
     "ALARM_SHELVED",
     "ALARM_SUPPRESSED",
     "ALARM_UNSHELVED",
@@ -40,6 +43,7 @@ __all__ = [
     "BUFFER_WRITE_FAILED",
     "BUFFER_WRITE_RECOVERED",
     "CONFIG_RELOADED",
+    "CONFIG_RELOAD_FAILED",
     "DEVICE_CONNECTED",
     "DEVICE_DISCONNECTED",
     "EVENT_SCHEMA_VERSION",
@@ -48,7 +52,9 @@ __all__ = [
     "MACHINE_PROFILE",
     "MALFORMED_PAYLOAD",
     "OPERATOR_ACTION",
+    "OPERATOR_ACTIONS",
     "OPERATOR_LOGIN",
+    "OPERATOR_LOGIN_FAILED",
     "OPERATOR_LOGOUT",
     "OPERATOR_SESSION",
     "PART_COUNT",
@@ -58,6 +64,9 @@ __all__ = [
     "PART_PACKED",
     "RUN_SESSION",
     "SESSION_ID",
+    "SETPOINT_FAILED",
+    "SETPOINT_REFUSED",
+    "SETPOINT_REQUESTED",
     "SETPOINT_WRITTEN",
     "SPARKPLUG_BIRTH",
     "SPARKPLUG_DEATH",
@@ -65,6 +74,7 @@ __all__ = [
     "SPARKPLUG_SEQ_GAP",
     "STATE_CHANGED",
     "STOP_ENDED",
+    "TWIN_CHANGED",
     "InvalidAttributes",
     "is_custom_kind",
     "model_for",
@@ -82,12 +92,17 @@ DEVICE_CONNECTED: Final = "device_connected"
 DEVICE_DISCONNECTED: Final = "device_disconnected"
 AGENT_STARTED: Final = "agent_started"
 MALFORMED_PAYLOAD: Final = "malformed_payload"
+SETPOINT_REQUESTED: Final = "setpoint_requested"
 SETPOINT_WRITTEN: Final = "setpoint_written"
+SETPOINT_REFUSED: Final = "setpoint_refused"
+SETPOINT_FAILED: Final = "setpoint_failed"
+TWIN_CHANGED: Final = "twin_changed"
 SPARKPLUG_BIRTH: Final = "sparkplug_birth"
 SPARKPLUG_DEATH: Final = "sparkplug_death"
 SPARKPLUG_SEQ_GAP: Final = "sparkplug_seq_gap"
 SPARKPLUG_REBIRTH_REQUESTED: Final = "sparkplug_rebirth_requested"
 CONFIG_RELOADED: Final = "config_reloaded"
+CONFIG_RELOAD_FAILED: Final = "config_reload_failed"
 # data drops
 BUFFER_OVERFLOW: Final = "buffer_overflow"
 BUFFER_CORRUPT: Final = "buffer_corrupt"
@@ -107,13 +122,17 @@ PART_PACKED: Final = "part_packed"
 # alarms
 ALARM_RAISED: Final = "alarm_raised"
 ALARM_ACKNOWLEDGED: Final = "alarm_acknowledged"
+ALARM_RETURNED: Final = "alarm_returned"
 ALARM_CLEARED: Final = "alarm_cleared"
 ALARM_SHELVED: Final = "alarm_shelved"
 ALARM_UNSHELVED: Final = "alarm_unshelved"
 ALARM_SUPPRESSED: Final = "alarm_suppressed"
 ALARM_UNSUPPRESSED: Final = "alarm_unsuppressed"
+ALARM_CONDITION: Final = "alarm_condition"
+ALARM_CHATTERING: Final = "alarm_chattering"
 # operators
 OPERATOR_LOGIN: Final = "operator_login"
+OPERATOR_LOGIN_FAILED: Final = "operator_login_failed"
 OPERATOR_LOGOUT: Final = "operator_logout"
 OPERATOR_ACTION: Final = "operator_action"
 OPERATOR_SESSION: Final = "operator_session"
@@ -128,12 +147,17 @@ KINDS: Final[Mapping[str, type[a.Attributes]]] = {
     DEVICE_DISCONNECTED: a.DeviceDisconnected,
     AGENT_STARTED: a.AgentStarted,
     MALFORMED_PAYLOAD: a.MalformedPayload,
-    SETPOINT_WRITTEN: a.SetpointWritten,
+    SETPOINT_REQUESTED: a.SetpointRequested,
+    SETPOINT_WRITTEN: a.SetpointDone,
+    SETPOINT_REFUSED: a.SetpointDone,
+    SETPOINT_FAILED: a.SetpointDone,
+    TWIN_CHANGED: a.TwinChanged,
     SPARKPLUG_BIRTH: a.SparkplugBirth,
     SPARKPLUG_DEATH: a.SparkplugDeath,
     SPARKPLUG_SEQ_GAP: a.SparkplugSeqGap,
     SPARKPLUG_REBIRTH_REQUESTED: a.SparkplugRebirthRequested,
     CONFIG_RELOADED: a.ConfigReloaded,
+    CONFIG_RELOAD_FAILED: a.ConfigReloadFailed,
     BUFFER_OVERFLOW: a.BufferOverflow,
     BUFFER_CORRUPT: a.BufferCorrupt,
     BUFFER_WRITE_FAILED: a.BufferWriteFailed,
@@ -149,12 +173,16 @@ KINDS: Final[Mapping[str, type[a.Attributes]]] = {
     PART_PACKED: a.PartPacked,
     ALARM_RAISED: a.AlarmRaised,
     ALARM_ACKNOWLEDGED: a.AlarmAcknowledged,
+    ALARM_RETURNED: a.AlarmReturned,
     ALARM_CLEARED: a.AlarmCleared,
     ALARM_SHELVED: a.AlarmShelved,
     ALARM_UNSHELVED: a.AlarmUnshelved,
     ALARM_SUPPRESSED: a.AlarmSuppressed,
     ALARM_UNSUPPRESSED: a.AlarmUnsuppressed,
+    ALARM_CONDITION: a.AlarmCondition,
+    ALARM_CHATTERING: a.AlarmChattering,
     OPERATOR_LOGIN: a.OperatorLogin,
+    OPERATOR_LOGIN_FAILED: a.OperatorLoginFailed,
     OPERATOR_LOGOUT: a.OperatorLogout,
     OPERATOR_ACTION: a.OperatorAction,
     OPERATOR_SESSION: a.OperatorSession,
@@ -168,13 +196,24 @@ ALARM_KINDS: Final = frozenset(
     {
         ALARM_RAISED,
         ALARM_ACKNOWLEDGED,
+        ALARM_RETURNED,
         ALARM_CLEARED,
         ALARM_SHELVED,
         ALARM_UNSHELVED,
         ALARM_SUPPRESSED,
         ALARM_UNSUPPRESSED,
+        ALARM_CONDITION,
+        ALARM_CHATTERING,
     }
 )
+OPERATOR_ACTIONS: Final[Mapping[str, str]] = {
+    ALARM_ACKNOWLEDGED: "acknowledge",
+    ALARM_SHELVED: "shelve",
+    ALARM_UNSHELVED: "unshelve",
+    SETPOINT_REQUESTED: "write",
+}
+"""Events that are an operator's action when they carry the operator's ``user``, and the action's name
+(``operator_action`` events name their own ``action``)."""
 
 _KIND = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _CUSTOM_KIND = re.compile(r"^[a-z][a-z0-9_]{0,31}\.[a-z][a-z0-9_]{0,63}$")

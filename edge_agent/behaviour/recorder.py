@@ -6,8 +6,8 @@ and then (say every minute) with the time; both return the events to record in t
 session summaries as sessions close, and ``machine_profile`` / ``alarm_kpis`` events for
 every hour, day or shift that has ended since the last tick.
 
-Memory is bounded: events older than ``keep_s`` are dropped (except raises of alarms not
-yet cleared, which the stale-alarm KPI needs), and at most ``max_events`` are kept
+Memory is bounded: events older than ``keep_s`` are dropped (except raises of alarms whose
+condition has not gone since, which the stale-alarm KPI needs), and at most ``max_events`` are kept
 (the oldest go first; :attr:`~BehaviourRecorder.dropped` counts them).
 """
 
@@ -62,7 +62,7 @@ class BehaviourRecorder:
         self.dropped = 0
         self._events: deque[Event] = deque()
         self._energy: dict[str, deque[EnergyReading]] = {}
-        self._cleared: set[str] = set()
+        self._gone: dict[str, float] = {}  # per alarm (or occurrence): when its condition last went
         # periods are rolled up from the first one that starts after the agent started
         self._done: dict[str, float] = {kind: started for kind in (*options.rollups, "shift")}
 
@@ -70,8 +70,9 @@ class BehaviourRecorder:
         """Take a recorded event; return the session summaries it closed, to record (feeding them back is harmless)."""
         if event.kind in _KEPT:
             self._events.append(event)
-            if event.kind == k.ALARM_CLEARED and isinstance(event.attributes.get("alarm_id"), str):
-                self._cleared.add(event.attributes["alarm_id"])
+            if event.kind in (k.ALARM_CLEARED, k.ALARM_RETURNED):
+                key = _alarm_key(event)
+                self._gone[key] = max(self._gone.get(key, event.ts), event.ts)
             while len(self._events) > self.options.max_events:
                 self._events.popleft()
                 self.dropped += 1
@@ -113,6 +114,10 @@ class BehaviourRecorder:
         self._prune(now)
         return out
 
+    def _active_raise(self, event: Event) -> bool:
+        """A raise whose condition has not gone since (the stale-alarm KPI needs it, however old)."""
+        return event.kind == k.ALARM_RAISED and event.ts > self._gone.get(_alarm_key(event), float("-inf"))
+
     def _shift_name(self, ts: float) -> str | None:
         assert self.options.shifts is not None
         names = [s.name for s in self.options.shifts(ts, ts + 1.0) if s.start <= ts < s.end]
@@ -120,14 +125,15 @@ class BehaviourRecorder:
 
     def _prune(self, now: float) -> None:
         horizon = now - self.options.keep_s
-        kept: Iterable[Event] = (
-            e
-            for e in self._events
-            if e.ts >= horizon or (e.kind == k.ALARM_RAISED and e.attributes.get("alarm_id") not in self._cleared)
-        )
+        kept: Iterable[Event] = (e for e in self._events if e.ts >= horizon or self._active_raise(e))
         self._events = deque(kept)
-        live = {e.attributes.get("alarm_id") for e in self._events if e.kind == k.ALARM_RAISED}
-        self._cleared &= {i for i in live if isinstance(i, str)}
+        raised = {_alarm_key(e) for e in self._events if e.kind == k.ALARM_RAISED}
+        self._gone = {key: ts for key, ts in self._gone.items() if key in raised}
         for readings in self._energy.values():
             while readings and readings[0][0] < horizon:
                 readings.popleft()
+
+
+def _alarm_key(event: Event) -> str:
+    occurrence = event.attributes.get("occurrence_id")
+    return occurrence if isinstance(occurrence, str) else str(event.attributes.get("alarm_id"))

@@ -5,10 +5,12 @@
   ``micro_stop_s`` (the machine runs again in time) stays inside the session and
   is counted in ``stops``; any planned stop, changeover or excluded state ends it
   at once. Parts counted (``part_count``) while it is open belong to it.
-* An **operator session** starts at ``operator_login`` and ends at
-  ``operator_logout``, at a new login of the same operator (``replaced``), or
-  ``idle_s`` (30 min) after the operator's last login or action (``idle``; it
-  then ends at that instant, when the status page logs the operator out).
+* An **operator session** (per ``user``) starts at ``operator_login`` and ends at
+  ``operator_logout``, at a new login of the same user (``replaced``), or
+  ``idle_s`` (30 min) after the user's last login or action (``idle``; it then
+  ends at that instant, when the status page logs the user out). Actions are the
+  events of :data:`~edge_agent.behaviour.kinds.OPERATOR_ACTIONS` (acknowledge,
+  shelve, unshelve, write) and ``operator_action`` events that carry the user.
 
 When a session closes, :class:`SessionTracker` returns its summary event
 (``run_session`` or ``operator_session``) with a deterministic id, so that
@@ -64,7 +66,7 @@ class _Run:
 @dataclass
 class _Operator:
     session_id: str
-    operator: str
+    user: str
     position: str | None
     started_at: float
     last_activity: float
@@ -82,10 +84,11 @@ class SessionTracker:
     # -- reading ----------------------------------------------------------------------------
 
     def session_for(self, event: Event) -> str | None:
-        """The id of the open session ``event`` belongs to (a machine's run or an operator's), if any."""
-        operator = event.attributes.get("operator")
-        if event.kind.startswith("operator_") and isinstance(operator, str) and operator in self._operators:
-            return self._operators[operator].session_id
+        """The id of the open session ``event`` belongs to (an operator's, for events with an operator's
+        ``user``; else a machine's run), if any."""
+        user = event.attributes.get("user")
+        if isinstance(user, str) and user in self._operators:
+            return self._operators[user].session_id
         run = self._runs.get(event.device)
         return run.session_id if run is not None else None
 
@@ -113,10 +116,11 @@ class SessionTracker:
             out.extend(self._login(event))
         elif event.kind == k.OPERATOR_LOGOUT:
             out.extend(self._logout(event))
-        elif event.kind == k.OPERATOR_ACTION:
-            session = self._operators.get(str(attrs.get("operator")))
+        elif event.kind == k.OPERATOR_ACTION or event.kind in k.OPERATOR_ACTIONS:
+            session = self._operators.get(str(attrs.get("user")))
             if session is not None:
-                session.actions[str(attrs.get("action"))] += 1
+                action = attrs.get("action") if event.kind == k.OPERATOR_ACTION else k.OPERATOR_ACTIONS[event.kind]
+                session.actions[str(action)] += 1
                 session.last_activity = max(session.last_activity, event.ts)
         return out
 
@@ -181,7 +185,7 @@ class SessionTracker:
 
     def _login(self, event: Event) -> list[Event]:
         attrs = event.attributes
-        name = attrs.get("operator")
+        name = attrs.get("user")
         if not isinstance(name, str):
             return []
         out = [self._end_operator(name, event.ts, "replaced")] if name in self._operators else []
@@ -194,7 +198,7 @@ class SessionTracker:
         return out
 
     def _logout(self, event: Event) -> list[Event]:
-        name = event.attributes.get("operator")
+        name = event.attributes.get("user")
         if not isinstance(name, str) or name not in self._operators:
             return []
         reason = "idle" if event.attributes.get("reason") == "idle" else "logout"
@@ -204,7 +208,7 @@ class SessionTracker:
         s = self._operators.pop(name)
         attributes: dict[str, Any] = {
             "session_id": s.session_id,
-            "operator": s.operator,
+            "user": s.user,
             "position": s.position,
             "started_at": s.started_at,
             "ended_at": end,
