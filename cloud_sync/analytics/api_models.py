@@ -28,13 +28,13 @@ from pydantic import (
 __all__ = [
     "AlarmCountEntry",
     "AlarmOverview",
+    "AnalyticsErrorBody",
     "Cohort",
     "CohortRequest",
     "CohortResponse",
     "DeviceFeatures",
     "DeviceSegment",
     "DeviceStatus",
-    "ErrorBody",
     "EventProblem",
     "EventRejection",
     "EventsAccepted",
@@ -376,7 +376,7 @@ class EventRejection(BaseModel):
     errors: list[EventProblem]
 
 
-class ErrorBody(BaseModel):
+class AnalyticsErrorBody(BaseModel):
     """Every 4xx/5xx answer of the analytics API."""
 
     detail: str

@@ -42,9 +42,9 @@ from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from cloud_sync.analytics.api_models import (
+    AnalyticsErrorBody,
     CohortRequest,
     CohortResponse,
-    ErrorBody,
     EventsAccepted,
     EventsBatchRequest,
     FunnelRequest,
@@ -152,7 +152,7 @@ _ERRORS = {
 
 def _responses(ok: type[BaseModel], *codes: int) -> dict[int | str, dict[str, Any]]:
     out: dict[int | str, dict[str, Any]] = {200: {"model": ok, "description": "the result"}}
-    out.update({code: {"model": ErrorBody, "description": _ERRORS[code]} for code in codes})
+    out.update({code: {"model": AnalyticsErrorBody, "description": _ERRORS[code]} for code in codes})
     return out
 
 

@@ -23,6 +23,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 
+from cloud_sync.analytics.router import analytics_router
 from cloud_sync.collector import ingest_api, query_api
 from cloud_sync.collector.body import MAX_BODY, MAX_DECODED, Rejected
 from cloud_sync.collector.context import Collector, rejection
@@ -92,6 +93,10 @@ def create_app(
     # FastAPI builds a route's models and dependencies when it is added, which is most of the cost of an
     # app; the routes hold no state (handlers find the Collector in app.state), so every app shares them
     app.router.routes.extend([*ingest_api.router.routes, *query_api.router.routes])
+    app.include_router(analytics_router(
+        store.analytics_connection, authenticate=collector.authenticate,
+        get_write_connection=lambda: store.analytics_connection(write=True),
+    ))
     app.add_middleware(RequestMetrics, metrics=collector.metrics)
     _describe_bad_parameters_as_400(app)
     return app

@@ -148,6 +148,15 @@ class PostgresStore(SqlStore):
         )
         return cur.fetchone() is not None
 
+    @contextmanager
+    def analytics_connection(self, write: bool = False) -> Iterator[tuple[Any, str]]:
+        """A pooled connection for the analytics API (committed when the block ends without error)."""
+        try:
+            with self._pool.connection() as conn:
+                yield conn, "postgresql"
+        except psycopg.OperationalError as exc:
+            raise StoreError(f"PostgreSQL unavailable: {exc}") from exc
+
     def ping(self) -> None:
         """Check that a connection can be had and the schema read."""
         with self._transaction(write=False) as cur:

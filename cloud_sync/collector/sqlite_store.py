@@ -110,6 +110,25 @@ class SQLiteStore(SqlStore):
             )
         return cur.rowcount
 
+    @contextmanager
+    def analytics_connection(self, write: bool = False) -> Iterator[tuple[sqlite3.Connection, str]]:
+        """A connection for the analytics API: the single writer (under its lock) for posted events,
+        else a connection of its own, so long analytics queries never hold up batch ingest (WAL)."""
+        if write:
+            with self._write_lock:
+                if self._writer is None:
+                    raise StoreError(f"{self.path}: the store is closed")
+                yield self._writer, "sqlite"
+            return
+        try:
+            conn = sqlite3.connect(self.path, check_same_thread=False, timeout=10.0)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open {self.path}: {exc}") from exc
+        try:
+            yield conn, "sqlite"
+        finally:
+            conn.close()
+
     def ping(self) -> None:
         """Check that the store is open and the schema readable."""
         with self._transaction(write=False) as cur:

@@ -23,6 +23,7 @@ only after it committed.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -138,6 +139,10 @@ class Store(Protocol):
 
     def revoke_key(self, key_id: str, at: float) -> KeyRecord | None:
         """Mark a key revoked (once; a second revoke keeps the first time); ``None`` if unknown."""
+        ...
+
+    def analytics_connection(self, write: bool = False) -> AbstractContextManager[tuple[Any, str]]:
+        """A DB-API connection and its dialect ("sqlite" or "postgresql") for the analytics API."""
         ...
 
     def ping(self) -> None:

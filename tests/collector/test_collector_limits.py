@@ -142,4 +142,9 @@ async def test_openapi_describes_the_batch_endpoint(client: httpx.AsyncClient) -
         "/api/v1/events",
         "/health",
         "/metrics",
+        "/api/v1/events/batch",
+        "/api/v1/analytics/funnel",
+        "/api/v1/analytics/cohort",
+        "/api/v1/analytics/segments",
+        "/api/v1/analytics/overview",
     }
