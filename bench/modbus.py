@@ -35,7 +35,7 @@ from edge_agent.connectors.modbus.codec import encode
 from edge_agent.connectors.modbus.config import ModbusConnection
 from edge_agent.connectors.modbus.connector import ModbusConnector
 from edge_agent.connectors.modbus.planner import plan_reads
-from edge_agent.model import Event, Sample
+from edge_agent.model import Event, Mark, Sample
 from edge_agent.profiles import ModbusProfile, load_profile, shipped_profiles_dir
 
 VALUES: dict[str, Any] = {"state": 1, "good_count": 123456, "spindle_speed": 8000.0, "program": "O1234",
@@ -80,11 +80,13 @@ class CountingSink:
     def __init__(self) -> None:
         self.status = DeviceStatus("bench", "modbus")
 
-    async def emit(self, samples: Sequence[Sample], on_commit: CommitCallback | None = None) -> None:
+    async def emit(
+        self, samples: Sequence[Sample], on_commit: CommitCallback | None = None, marks: Sequence[Mark] = ()
+    ) -> None:
         self.status.samples += len(samples)
 
-    def emit_threadsafe(self, samples: Sequence[Sample], on_commit: CommitCallback | None = None) -> None:
-        self.status.samples += len(samples)
+    async def delivered(self, source: str) -> dict[int, str]:
+        return {}
 
     def event(self, event: Event) -> None:
         pass

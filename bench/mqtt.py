@@ -43,7 +43,7 @@ from edge_agent.config import Device, Location
 from edge_agent.connectors.base import CommitCallback, DeviceStatus
 from edge_agent.connectors.mqtt.config import MqttConnection
 from edge_agent.connectors.mqtt.connector import MqttConnector
-from edge_agent.model import Event, Sample
+from edge_agent.model import Event, Mark, Sample
 from edge_agent.profiles import MqttProfile, load_profile, shipped_profiles_dir
 
 TOPIC = "bench/sensors/vib-1/telemetry"
@@ -137,14 +137,15 @@ class SqliteSink:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("CREATE TABLE IF NOT EXISTS samples (device TEXT, tag TEXT, ts REAL, value, quality INTEGER)")
         self.queue: asyncio.Queue[tuple[Sequence[Sample], CommitCallback | None]] = asyncio.Queue(20_000)
-        self.loop = asyncio.get_running_loop()
         self.on_commit = on_commit
 
-    async def emit(self, samples: Sequence[Sample], on_commit: CommitCallback | None = None) -> None:
+    async def emit(
+        self, samples: Sequence[Sample], on_commit: CommitCallback | None = None, marks: Sequence[Mark] = ()
+    ) -> None:
         await self.queue.put((samples, on_commit))
 
-    def emit_threadsafe(self, samples: Sequence[Sample], on_commit: CommitCallback | None = None) -> None:
-        asyncio.run_coroutine_threadsafe(self.emit(samples, on_commit), self.loop).result()
+    async def delivered(self, source: str) -> dict[int, str]:
+        return {}
 
     async def writer(self) -> None:
         while True:

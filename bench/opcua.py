@@ -32,7 +32,7 @@ from edge_agent.config import Device, Location
 from edge_agent.connectors.base import CommitCallback, DeviceStatus
 from edge_agent.connectors.opcua.config import OpcuaConnection
 from edge_agent.connectors.opcua.connector import OpcuaConnector
-from edge_agent.model import Event, Sample
+from edge_agent.model import Event, Mark, Sample
 from edge_agent.profiles import OpcuaProfile
 
 INTERVAL_MS = 50.0
@@ -81,11 +81,13 @@ class CountingSink:
     def __init__(self) -> None:
         self.status = DeviceStatus("bench", "opcua")
 
-    async def emit(self, samples: Sequence[Sample], on_commit: CommitCallback | None = None) -> None:
+    async def emit(
+        self, samples: Sequence[Sample], on_commit: CommitCallback | None = None, marks: Sequence[Mark] = ()
+    ) -> None:
         self.status.samples += len(samples)
 
-    def emit_threadsafe(self, samples: Sequence[Sample], on_commit: CommitCallback | None = None) -> None:
-        self.status.samples += len(samples)
+    async def delivered(self, source: str) -> dict[int, str]:
+        return {}
 
     def event(self, event: Event) -> None:
         pass

@@ -56,7 +56,6 @@ class DeviceSink:
         self.agent = agent
         self.device = device
         self.status = DeviceStatus(device.name, device.protocol)
-        self.loop = asyncio.get_running_loop()
 
     async def emit(
         self, samples: Sequence[Sample], on_commit: CommitCallback | None = None, marks: Sequence[Mark] = ()
@@ -90,10 +89,6 @@ class DeviceSink:
         writer, buffer = self.agent.writer, self.agent.buffer
         assert writer is not None and buffer is not None
         return await writer.call(buffer.delivery_marks, source)
-
-    def emit_threadsafe(self, samples: Sequence[Sample], on_commit: CommitCallback | None = None) -> None:
-        future = asyncio.run_coroutine_threadsafe(self.emit(samples, on_commit), self.loop)
-        future.result()
 
     def event(self, event: Event) -> None:
         self.agent.record_event(event)

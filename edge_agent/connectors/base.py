@@ -68,9 +68,6 @@ class Sink(Protocol):
     async def delivered(self, source: str) -> dict[int, str]:
         """The delivery marks committed for ``source``: message id -> digest."""
 
-    def emit_threadsafe(self, samples: Sequence[Sample], on_commit: CommitCallback | None = None) -> None:
-        """The same from a library's network thread (blocks that thread while the queue is full)."""
-
     def event(self, event: Event) -> None:
         """Record an event (device state changes and the like)."""
 

@@ -80,11 +80,6 @@ class FakeSink:
     async def delivered(self, source: str) -> dict[int, str]:
         return {mid: digest for (src, mid), digest in self.marks.items() if src == source}
 
-    def emit_threadsafe(self, samples: Sequence[Sample], on_commit: CommitCallback | None = None) -> None:
-        self.samples.extend(samples)
-        if on_commit is not None:
-            on_commit()
-
     def event(self, event: Event) -> None:
         self.events.append(event)
 

@@ -7,7 +7,7 @@ import contextlib
 
 import pytest
 
-from edge_agent.connectors.modbus.schedule import PollSchedule, raise_if_cancelled
+from edge_agent.connectors.schedule import PollSchedule, raise_if_cancelled
 
 
 def test_slots_do_not_drift_with_poll_duration() -> None:

@@ -34,8 +34,8 @@ from edge_agent.connectors.base import Backoff, Sink, describe_error
 from edge_agent.connectors.modbus.codec import CodecError, decoder
 from edge_agent.connectors.modbus.config import ModbusConnection
 from edge_agent.connectors.modbus.planner import BIT_TABLES, Read, plan_reads
-from edge_agent.connectors.modbus.schedule import PollSchedule, raise_if_cancelled
 from edge_agent.connectors.modbus.write import PlannedWrite, WriteFailed, plan_write
+from edge_agent.connectors.schedule import PollSchedule, raise_if_cancelled
 from edge_agent.errors import ConnectError, ConnectorError, DeviceTimeout, ReadError
 from edge_agent.model import Event, Sample, Value
 from edge_agent.profiles import ModbusProfile

@@ -28,11 +28,11 @@ from asyncua import Client, Node, ua
 from asyncua.common.subscription import DataChangeNotif
 
 from edge_agent.connectors.base import Backoff, Sink, describe_error
-from edge_agent.connectors.modbus.schedule import PollSchedule, raise_if_cancelled
 from edge_agent.connectors.opcua.config import OpcuaConnection
 from edge_agent.connectors.opcua.feed import Feed
 from edge_agent.connectors.opcua.nodes import Resolved, resolve
 from edge_agent.connectors.opcua.values import to_samples
+from edge_agent.connectors.schedule import PollSchedule, raise_if_cancelled
 from edge_agent.errors import ConnectError, ConnectorError, DeviceTimeout, ReadError
 from edge_agent.model import Sample
 from edge_agent.profiles import OpcuaProfile

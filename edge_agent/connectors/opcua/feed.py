@@ -17,7 +17,7 @@ import logging
 from collections.abc import Sequence
 
 from edge_agent.connectors.base import Sink
-from edge_agent.connectors.modbus.schedule import raise_if_cancelled
+from edge_agent.connectors.schedule import raise_if_cancelled
 from edge_agent.errors import ConnectorError
 from edge_agent.model import Sample
 
