@@ -5,7 +5,6 @@ redeliveries of committed messages recognised by their delivery marks)."""
 from __future__ import annotations
 
 import random
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -21,7 +20,8 @@ import orjson
 import paho.mqtt.client as mqtt
 import pytest
 
-from tests.conftest import IN_CI, free_port, service_up
+from tests.conftest import free_port
+from tests.peers.peer_testkit import Mosquitto
 
 MESSAGES = 3000
 KILLS = 6
@@ -30,23 +30,12 @@ KILLS = 6
 @pytest.fixture
 def private_broker(tmp_path: Path) -> Iterator[int]:
     """A Mosquitto of our own, configured as docs/mosquitto.conf asks (no queue limit for a slow subscriber)."""
-    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    if not Path(binary).exists():
-        if IN_CI:
-            pytest.fail("mosquitto is not installed")
-        pytest.skip("mosquitto is not installed")
     port = free_port()
-    conf = tmp_path / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n"
-                    "max_inflight_messages 100\npersistence false\n")
-    proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while not service_up("127.0.0.1", port):
-        assert proc.poll() is None and time.monotonic() < deadline, "mosquitto did not start"
-        time.sleep(0.05)
+    broker = Mosquitto(tmp_path, f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n"
+                                 "max_inflight_messages 100\npersistence false\n", [port])
+    broker.start()
     yield port
-    proc.terminate()
-    proc.wait(timeout=10)
+    broker.stop()
 
 
 def write_files(tmp_path: Path, broker: int, http: int) -> Path:
