@@ -41,8 +41,12 @@ __all__ = [
     "DeviceConnected",
     "DeviceDisconnected",
     "Distribution",
+    "HealthRollup",
     "MachineProfile",
+    "MaintenanceRecommended",
     "MalformedPayload",
+    "OeeLosses",
+    "OeeRollup",
     "OperatorAction",
     "OperatorLogin",
     "OperatorLoginFailed",
@@ -464,3 +468,64 @@ class AlarmKpis(PeriodFields):
     unacknowledged: Count
     time_to_ack: Distribution
     time_to_ack_by_shift: dict[str, Distribution] = {}
+
+
+# -- OEE, health and maintenance (rolled up per hour, shift or day; docs/oee.md, docs/predictive-maintenance.md) --
+
+
+class OeeLosses(Attributes):
+    breakdowns: Seconds
+    setup_adjustments: Seconds
+    small_stops: Seconds
+    reduced_speed: Number = Field(description="negative when the machine ran faster than its ideal cycle time")
+    quality: Seconds
+
+
+class OeeRollup(PeriodFields):
+    """The figures of ``edge-agent analyze oee`` for one device over one complete period."""
+
+    site: Text | None = None
+    area: Text | None = None
+    line: Text | None = None
+    planned_time_s: Seconds
+    run_time_s: Seconds
+    downtime_s: Seconds
+    changeover_s: Seconds
+    small_stops_s: Seconds
+    availability: Ratio
+    performance: Ratio
+    performance_raw: Ratio
+    quality: Ratio
+    oee: Ratio
+    nothing_produced: bool
+    total_count: Count
+    good_count: Count
+    scrap_count: Count
+    losses_s: OeeLosses
+    mtbf_s: Seconds | None
+    mttr_s: Seconds | None
+    breakdown_count: Count
+    small_stop_count: Count
+
+
+class HealthRollup(PeriodFields):
+    """A device's health index (0-100), anomaly scores and remaining useful life over one period."""
+
+    health_min: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)] | None
+    health_mean: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)] | None
+    health_last: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)] | None
+    anomaly_max: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] | None = None
+    anomaly_active_s: Seconds = 0.0
+    rul_last: Seconds | None = Field(default=None, description="remaining useful life at the period end, in rul_unit")
+    rul_unit: Literal["cycles", "h"] | None = None
+
+
+class MaintenanceRecommended(Attributes):
+    """Remaining useful life fell below the configured horizon (or the health index below its floor)."""
+
+    health: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]
+    rul: Seconds | None = None
+    rul_unit: Literal["cycles", "h"] | None = None
+    horizon: Seconds | None = None
+    reason: Message
+    model: Text | None = None

@@ -48,9 +48,12 @@ __all__ = [
     "DEVICE_DISCONNECTED",
     "EVENT_SCHEMA_VERSION",
     "GATEWAY_DEVICE",
+    "HEALTH_ROLLUP",
     "KINDS",
     "MACHINE_PROFILE",
+    "MAINTENANCE_RECOMMENDED",
     "MALFORMED_PAYLOAD",
+    "OEE_ROLLUP",
     "OPERATOR_ACTION",
     "OPERATOR_ACTIONS",
     "OPERATOR_LOGIN",
@@ -141,6 +144,10 @@ ANOMALY_DETECTED: Final = "anomaly_detected"
 # behaviour profiles
 MACHINE_PROFILE: Final = "machine_profile"
 ALARM_KPIS: Final = "alarm_kpis"
+OEE_ROLLUP: Final = "oee_rollup"
+HEALTH_ROLLUP: Final = "health_rollup"
+# maintenance
+MAINTENANCE_RECOMMENDED: Final = "maintenance_recommended"
 
 KINDS: Final[Mapping[str, type[a.Attributes]]] = {
     DEVICE_CONNECTED: a.DeviceConnected,
@@ -189,6 +196,9 @@ KINDS: Final[Mapping[str, type[a.Attributes]]] = {
     ANOMALY_DETECTED: a.AnomalyDetected,
     MACHINE_PROFILE: a.MachineProfile,
     ALARM_KPIS: a.AlarmKpis,
+    OEE_ROLLUP: a.OeeRollup,
+    HEALTH_ROLLUP: a.HealthRollup,
+    MAINTENANCE_RECOMMENDED: a.MaintenanceRecommended,
 }
 """Every kind of the catalogue and the model of its attributes."""
 
