@@ -196,6 +196,11 @@ def load_config(path: Path | str) -> AgentConfig:
         except ValidationError as exc:
             problems.extend(format_errors(exc, path, text, model, prefix=("devices", i, "connection")))
             continue
+        localise = getattr(connection, "localise", None)  # file names in the connection, e.g. certificates
+        if localise is not None:
+            connection, trouble = localise(base, (base / raw.data_dir).resolve())
+            conn_loc: tuple[str | int, ...] = ("devices", i, "connection")
+            problems.extend(f"{where(conn_loc)}: {dotted(conn_loc)}.{t}" for t in trouble)
         password = getattr(connection, "password", None)
         if isinstance(password, str):
             secret_loc: tuple[str | int, ...] = ("devices", i, "connection", "password")

@@ -22,14 +22,21 @@ values when they change and analog values on every call.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import socket
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from asyncua import Server, ua
 from asyncua.common.node import Node
+from asyncua.crypto.cert_gen import dump_private_key_as_pem, generate_private_key, generate_self_signed_app_certificate
+from asyncua.crypto.permission_rules import User, UserRole
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from simulators.packaging import PackagingLine
 
@@ -39,6 +46,45 @@ APPLICATION_URI = "urn:edge-sim:server"
 log = logging.getLogger("simulators.opcua")
 
 V = ua.VariantType
+
+
+@dataclass(frozen=True)
+class ServerSecurity:
+    """Basic256Sha256 (Sign and SignAndEncrypt) with a server certificate generated in ``pki_dir``;
+    with ``users``, clients must log in with one of those names and passwords. ``allow_none`` also
+    keeps the unsecured endpoint open."""
+
+    pki_dir: Path
+    users: Mapping[str, str] = field(default_factory=dict)
+    allow_none: bool = False
+
+    def certificate(self) -> tuple[Path, Path]:
+        self.pki_dir.mkdir(parents=True, exist_ok=True)
+        cert_path, key_path = self.pki_dir / "server-cert.der", self.pki_dir / "server-key.pem"
+        if not (cert_path.is_file() and key_path.is_file()):
+            host = socket.gethostname()
+            key = generate_private_key()
+            cert = generate_self_signed_app_certificate(
+                key, "edge-sim", {}, [x509.UniformResourceIdentifier(APPLICATION_URI), x509.DNSName(host),
+                                      x509.DNSName("localhost")],
+                extended=[ExtendedKeyUsageOID.SERVER_AUTH], days=30,
+            )
+            key_path.write_bytes(dump_private_key_as_pem(key))
+            cert_path.write_bytes(cert.public_bytes(serialization.Encoding.DER))
+        return cert_path, key_path
+
+
+class _Users:
+    """asyncua user manager: the configured names and passwords, nobody else."""
+
+    def __init__(self, users: Mapping[str, str]) -> None:
+        self.users = dict(users)
+
+    def get_user(self, iserver: Any, username: str | None = None, password: str | None = None,
+                 certificate: Any = None) -> User | None:
+        if username is not None and self.users.get(username) == password:
+            return User(role=UserRole.User, name=username)
+        return None
 
 
 @dataclass(frozen=True)
@@ -67,12 +113,15 @@ def _node_id(identifier: str, namespace: int) -> ua.NodeId:
 
 
 class PackagingOpcuaServer:
-    """asyncua server at ``opc.tcp://<host>:<port>/`` exposing ``lines`` (no security, anonymous)."""
+    """asyncua server at ``opc.tcp://<host>:<port>/`` exposing ``lines``; no security and anonymous
+    unless ``security`` says otherwise."""
 
-    def __init__(self, lines: Sequence[PackagingLine], host: str = "127.0.0.1", port: int = 4840) -> None:
+    def __init__(self, lines: Sequence[PackagingLine], host: str = "127.0.0.1", port: int = 4840,
+                 security: ServerSecurity | None = None) -> None:
         if not lines:
             raise ValueError("no lines to serve")
         self.lines = list(lines)
+        self.security = security
         self.host = host
         self.port = port
         self.namespace_index = -1
@@ -86,12 +135,23 @@ class PackagingOpcuaServer:
         return f"opc.tcp://{self.host}:{self.port}/"
 
     async def start(self) -> None:
-        server = Server()
+        sec = self.security
+        server = Server(user_manager=_Users(sec.users) if sec is not None and sec.users else None)
         await server.init()
         server.set_endpoint(self.url)
         server.set_server_name("edge-sim packaging lines")
-        server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
-        server.set_identity_tokens([ua.AnonymousIdentityToken])
+        if sec is None:
+            server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+            server.set_identity_tokens([ua.AnonymousIdentityToken])
+        else:
+            policies = [ua.SecurityPolicyType.Basic256Sha256_Sign, ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt]
+            if sec.allow_none:
+                policies.insert(0, ua.SecurityPolicyType.NoSecurity)
+            server.set_security_policy(policies)
+            server.set_identity_tokens([ua.UserNameIdentityToken] if sec.users else [ua.AnonymousIdentityToken])
+            cert, key = sec.certificate()
+            await server.load_certificate(str(cert))
+            await server.load_private_key(str(key))
         await server.set_application_uri(APPLICATION_URI)
         idx = await server.register_namespace(NAMESPACE_URI)
         if idx != 2:

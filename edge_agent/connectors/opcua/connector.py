@@ -31,6 +31,7 @@ from edge_agent.connectors.base import Backoff, Sink, describe_error
 from edge_agent.connectors.opcua.config import OpcuaConnection
 from edge_agent.connectors.opcua.feed import Feed
 from edge_agent.connectors.opcua.nodes import Resolved, resolve
+from edge_agent.connectors.opcua.security import apply_security
 from edge_agent.connectors.opcua.values import to_samples
 from edge_agent.connectors.schedule import PollSchedule, raise_if_cancelled
 from edge_agent.errors import ConnectError, ConnectorError, DeviceTimeout, ReadError
@@ -144,7 +145,9 @@ class OpcuaConnector:
 
     async def _connect(self, client: Client) -> None:
         try:
-            async with asyncio.timeout(self.conn.timeout_s * CONNECT_ROUND_TRIPS + GUARD_S):
+            async with asyncio.timeout(self.conn.timeout_s * (CONNECT_ROUND_TRIPS * 2 if self.conn.secure else
+                                                              CONNECT_ROUND_TRIPS) + GUARD_S):
+                await apply_security(client, self.conn, self.gateway_id)
                 await client.connect()
         except Exception as exc:
             error = map_error(exc, connecting=True)
