@@ -34,6 +34,7 @@ from asyncua import Server, ua
 from asyncua.common.node import Node
 from asyncua.crypto.cert_gen import dump_private_key_as_pem, generate_private_key, generate_self_signed_app_certificate
 from asyncua.crypto.permission_rules import User, UserRole
+from asyncua.server.user_managers import UserManager
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
@@ -74,7 +75,7 @@ class ServerSecurity:
         return cert_path, key_path
 
 
-class _Users:
+class _Users(UserManager):
     """asyncua user manager: the configured names and passwords, nobody else."""
 
     def __init__(self, users: Mapping[str, str]) -> None:
