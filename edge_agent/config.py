@@ -21,6 +21,7 @@ from edge_agent.connectors.modbus.config import ModbusConnection
 from edge_agent.connectors.mqtt.config import MqttConnection
 from edge_agent.connectors.opcua.config import OpcuaConnection
 from edge_agent.connectors.sparkplug.config import SparkplugConnection
+from edge_agent.edge_node.config import EdgeNodeSettings
 from edge_agent.errors import ConfigError
 from edge_agent.oee.calendar import ALWAYS, Calendar, load_calendar
 from edge_agent.profiles import Profile, Strict, available_profiles, load_profile, resolve_profile
@@ -109,6 +110,7 @@ class AgentFile(Strict):
     users: list[UserEntry] = []
     twin: TwinSettings = TwinSettings()
     alarms: AlarmSettings = AlarmSettings()
+    sparkplug_node: EdgeNodeSettings | None = None
     devices: list[DeviceEntry] = []
 
 
@@ -141,6 +143,7 @@ class AgentConfig:
     users: tuple[UserEntry, ...] = ()
     twin: TwinSettings = field(default_factory=TwinSettings)
     alarms: AlarmSettings = field(default_factory=AlarmSettings)
+    sparkplug_node: EdgeNodeSettings | None = None
 
     @property
     def listen(self) -> tuple[str, int]:
@@ -235,6 +238,16 @@ def load_config(path: Path | str) -> AgentConfig:
         if not secrets.is_reference(raw.collector.api_key if raw.collector else ""):
             literal_secrets.append("collector.api_key")
 
+    sparkplug_node = raw.sparkplug_node
+    if sparkplug_node is not None and sparkplug_node.password is not None:
+        try:
+            sparkplug_node = sparkplug_node.model_copy(
+                update={"password": secrets.resolve(sparkplug_node.password, base)})
+        except secrets.SecretError as exc:
+            problems.append(f"{where(('sparkplug_node', 'password'))}: sparkplug_node.password: {exc}")
+        if not secrets.is_reference((raw.sparkplug_node.password if raw.sparkplug_node else None) or ""):
+            literal_secrets.append("sparkplug_node.password")
+
     if problems:
         raise ConfigError(problems)
     warnings = []
@@ -258,4 +271,5 @@ def load_config(path: Path | str) -> AgentConfig:
         users=tuple(raw.users),
         twin=raw.twin,
         alarms=raw.alarms,
+        sparkplug_node=sparkplug_node,
     )

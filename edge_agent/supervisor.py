@@ -33,9 +33,10 @@ from edge_agent.buffer.writer import Item, WriteQueue, Writer
 from edge_agent.config import AgentConfig, Device, load_config
 from edge_agent.connectors import connector_class
 from edge_agent.connectors.base import Backoff, CommitCallback, DeviceStatus, describe_error
+from edge_agent.edge_node.publisher import EdgeNodePublisher
 from edge_agent.errors import ConfigError, StoreError
 from edge_agent.maintenance.monitor import AnomalyMonitor
-from edge_agent.model import Event, Mark, Sample
+from edge_agent.model import Event, Mark, Sample, Value
 from edge_agent.oee import LiveOee, options_for_profile
 from edge_agent.ops.notify import Notifier, feed_watchdog, watchdog_interval
 from edge_agent.status.history import SqliteHistory
@@ -83,6 +84,8 @@ class DeviceSink:
                     if change is not None:
                         detail = f"anomaly score {change.score:.2f}"
                         self.agent.live.on_anomaly(change.device, change.tag, change.active, change.score, detail)
+        if self.agent.edge_node is not None:
+            self.agent.edge_node.offer(samples)
         await self.agent.queue.put(Item(samples, (), on_commit, marks))
 
     async def delivered(self, source: str) -> dict[int, str]:
@@ -182,6 +185,8 @@ class Agent:
         self._device_tasks: dict[str, asyncio.Task[None]] = {}
         self._reload_requested = asyncio.Event()
         self._writer_task: asyncio.Task[None] | None = None
+        self.edge_node: EdgeNodePublisher | None = None  # [sparkplug_node]: our tags on a plant broker
+        self._edge_node_task: asyncio.Task[None] | None = None
 
     # -- events -----------------------------------------------------------------------------
 
@@ -239,6 +244,10 @@ class Agent:
                 for device in cfg.devices:
                     self._start_device(device)
                 tg.create_task(self._reload_loop(), name="reload")
+                if cfg.sparkplug_node is not None and cfg.sparkplug_node.enabled:
+                    self.edge_node = EdgeNodePublisher(cfg.sparkplug_node, cfg.gateway_id, cfg.data_dir,
+                                                       computed=self._computed_metrics)
+                    self._edge_node_task = tg.create_task(self.edge_node.run(), name="sparkplug-node")
                 self.record_event(Event(GATEWAY, "agent_started", {
                     "devices": [d.name for d in cfg.devices], "version": _version(),
                 }))
@@ -280,6 +289,9 @@ class Agent:
                 for task in connector_tasks:
                     task.cancel()
                 await asyncio.gather(*connector_tasks, return_exceptions=True)
+                if self._edge_node_task is not None:  # publishes its NDEATH and disconnects
+                    self._edge_node_task.cancel()
+                    await asyncio.gather(self._edge_node_task, return_exceptions=True)
                 self._reload_requested.set()  # ends the reload loop
                 self.writer.stop()
                 await writer_task
@@ -361,7 +373,7 @@ class Agent:
         for name in removed + changed:
             await self._stop_device(name)
         keys = ("gateway_id", "data_dir", "http", "buffer", "collector", "calendar", "status", "users", "twin",
-                "alarms")
+                "alarms", "sparkplug_node")
         later = [k for k in keys if _comparable(getattr(new, k)) != _comparable(getattr(self.config, k))]
         self.config = dataclasses.replace(self.config, devices=new.devices)
         self.live.set_devices([fresh[n] for n in added + changed], removed + changed)
@@ -373,6 +385,21 @@ class Agent:
             "added": added, "removed": removed, "changed": changed, "restart_needed_for": later,
         }))
         return []
+
+    def _computed_metrics(self) -> dict[str, dict[str, Value]]:
+        """Figures the Sparkplug edge node publishes as metrics of their device: live OEE of the
+        current shift."""
+        now = time.time()
+        out: dict[str, dict[str, Value]] = {}
+        for name, engine in self.oee_engines.items():
+            result = engine.current_shift(now)
+            if result is not None:
+                out[name] = {
+                    "OEE/oee": round(result.oee, 6), "OEE/availability": round(result.availability, 6),
+                    "OEE/performance": round(result.performance, 6), "OEE/quality": round(result.quality, 6),
+                    "OEE/good_count": result.good_count, "OEE/scrap_count": result.scrap_count,
+                }
+        return out
 
     def _healthy(self) -> bool:
         """For the watchdog: the loop runs (we are called from it) and the writer task is alive."""
@@ -483,6 +510,7 @@ class Agent:
                 },
             },
             "sync": self.uploader.status.as_dict() if self.uploader else {"last_result": "disabled"},
+            "sparkplug_node": self.edge_node.status() if self.edge_node is not None else None,
         }
 
 

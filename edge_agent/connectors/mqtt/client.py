@@ -22,17 +22,26 @@ import contextlib
 import select
 import ssl
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlparse
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from edge_agent.connectors.base import Backoff, Sink, describe_error
+from edge_agent.connectors.base import Backoff, describe_error
 from edge_agent.connectors.mqtt.config import BrokerSettings
 
 MessageHandler = Callable[[mqtt.Client, mqtt.MQTTMessage], None]
+
+
+class Link(Protocol):
+    """Told of the broker connection's state (a connector's Sink is one)."""
+
+    def connected(self) -> None: ...
+
+    def disconnected(self, error: BaseException | str) -> None: ...
+
 # Messages paho keeps in flight towards the broker; acknowledgements are not limited by it.
 MAX_INFLIGHT = 100
 # Packets read per readiness callback before the event loop runs other work.
@@ -165,17 +174,19 @@ class _LoopBridge:
 async def run_session(
     client: mqtt.Client,
     settings: BrokerSettings,
-    sink: Sink,
+    sink: Link,
     ready: Callable[[], None],
     subscriptions: Sequence[tuple[str, int]],
     on_message: MessageHandler,
     on_connected: Callable[[mqtt.Client], None] | None = None,
     flow: Flow | None = None,
+    before_disconnect: Callable[[mqtt.Client], None] | None = None,
 ) -> None:
     """Connect, subscribe on every connect, and run until cancelled; then disconnect cleanly.
 
     The callbacks run in the event loop. ``flow`` (optional) is told how to pause and
-    resume reading from the broker, for backpressure.
+    resume reading from the broker, for backpressure. ``before_disconnect`` may publish a
+    last message (a Sparkplug NDEATH) before the clean disconnect.
     """
     loop = asyncio.get_running_loop()
     host, port = broker_address(settings)
@@ -233,6 +244,9 @@ async def run_session(
     finally:
         client.on_disconnect = None
         client.on_message = None
+        if before_disconnect is not None and bridge.sock is not None:
+            with contextlib.suppress(Exception):
+                before_disconnect(client)
         with contextlib.suppress(Exception):
             client.disconnect()
             client.loop_write()  # sends DISCONNECT and closes the socket
