@@ -42,6 +42,7 @@ import orjson
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.report import Row, add_json_argument, write_rows
 from cloud_sync.collector.store import open_store
 from cloud_sync.schema import batch_id
 
@@ -264,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=10_000, help="samples per batch (default 10000)")
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL, help="PostgreSQL server (a temporary schema is used)")
     parser.add_argument("--no-pg", action="store_true", help="SQLite only")
+    add_json_argument(parser)
     args = parser.parse_args(argv)
 
     batches = [make_rows(1 + i * args.batch_size, args.batch_size) for i in range(args.batches)]
@@ -273,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.batches} batches x {args.batch_size} samples, {wire:.1f} bytes/sample on the wire (gzip-1 JSON)")
     print(f"{'backend':<11} {'HTTP samples/s':>15} {'raw samples/s':>15} {'ratio':>6}")
 
+    rows: list[Row] = []
     backends: list[tuple[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="collector-bench-") as tmp:
         backends.append(("sqlite", sqlite_databases(Path(tmp))))
@@ -286,9 +289,16 @@ def main(argv: list[str] | None = None) -> int:
                 seconds = measure(name, new_url, batches, bodies)
             http_rate, raw_rate = total / seconds["http"], total / seconds["raw"]
             print(f"{name:<11} {http_rate:>15,.0f} {raw_rate:>15,.0f} {http_rate / raw_rate:>6.2f}")
+            rows.append(Row(f"collector ingest, {name}", f"HTTP batches of {args.batch_size:,} samples, answered "
+                            "after commit", round(http_rate), "samples/s", round(raw_rate),
+                            "samples/s (raw executemany, same layout)", round(http_rate / raw_rate, 2)))
             if "copy" in seconds:
                 copy_rate = total / seconds["copy"]
                 print(f"{'  raw COPY':<11} {'':>15} {copy_rate:>15,.0f} {http_rate / copy_rate:>6.2f}")
+                rows.append(Row(f"collector ingest, {name} vs COPY", "HTTP batches vs a raw COPY baseline",
+                                round(http_rate), "samples/s", round(copy_rate), "samples/s (raw COPY)",
+                                round(http_rate / copy_rate, 2)))
+    write_rows(args.json, rows, extra={"wire_bytes_per_sample": round(wire, 2)})
     return 0
 
 

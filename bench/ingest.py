@@ -30,6 +30,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.report import Row, add_json_argument, write_rows
 from edge_agent.buffer import Buffer
 from edge_agent.buffer.migrations import MIGRATIONS
 from edge_agent.buffer.writer import Item, WriteQueue, Writer
@@ -111,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--dir", type=Path, default=None, help="where the files go (default: a temp dir)")
+    add_json_argument(parser)
     args = parser.parse_args(argv)
     samples = make_samples(args.samples)
     # the samples made up front are not the agent's to collect: keep them out of the GC's full passes,
@@ -129,6 +131,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ingest of {n:,} samples: agent {n / agent[0]:,.0f} samples/s, raw executemany {n / raw[0]:,.0f} "
           f"samples/s, ratio {ratio:.2f} (target >= 0.5); per CPU second: agent {n / agent[1]:,.0f}, "
           f"raw {n / raw[1]:,.0f}, ratio {cpu_ratio:.2f}")
+    write_rows(args.json, [
+        Row("buffer ingest", f"{n:,} samples in batches of {POLL} through the write queue and writer into the buffer",
+            round(n / agent[0]), "samples/s", round(n / raw[0]), "samples/s (raw executemany, same run)",
+            round(ratio, 2), ">= 0.5", ratio >= 0.5,
+            extra={"cpu_ratio": round(cpu_ratio, 2), "agent_per_cpu_s": round(n / agent[1])}),
+    ])
     return 0 if ratio >= 0.5 else 1
 
 

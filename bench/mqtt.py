@@ -1,12 +1,13 @@
 """MQTT: messages/s through the agent's connector into SQLite vs a bare paho subscriber, same broker.
 
-    python bench/mqtt.py [--messages N] [--rounds N]
+    python bench/mqtt.py [--messages N] [--rounds N] [--qos 0|1] [--json PATH]
 
 A Mosquitto of its own (started from this file, with the queue and in-flight settings of
-docs/mosquitto.conf) holds a persistent QoS 1 session for each subscriber. Per round:
+docs/mosquitto.conf, and QoS 0 messages queued for offline sessions too) holds a persistent
+session for each subscriber. Per round:
 
 1. the subscriber's session is created and left offline;
-2. N QoS 1 JSON messages (the vibration_sensor format) are published and queued by the broker;
+2. N JSON messages at ``--qos`` (default 1) (the vibration_sensor format) are published and queued by the broker;
 3. the subscriber connects and drains them; the time from its connect to the N-th message is
    measured.
 
@@ -33,12 +34,14 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Literal
 
 import orjson
 import paho.mqtt.client as mqtt
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.report import Row, add_json_argument, write_rows
 from edge_agent.config import Device, Location
 from edge_agent.connectors.base import CommitCallback, DeviceStatus
 from edge_agent.connectors.mqtt.config import MqttConnection
@@ -60,7 +63,7 @@ def start_broker(folder: Path, port: int) -> subprocess.Popen[bytes]:
     conf = folder / "mosquitto.conf"
     conf.write_text(
         f"user root\nlistener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-        "max_queued_messages 1000000\nmax_queued_bytes 0\nmax_inflight_messages 1000\n"
+        "max_queued_messages 1000000\nmax_queued_bytes 0\nmax_inflight_messages 1000\nqueue_qos0_messages true\n"
     )
     proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 10
@@ -74,8 +77,8 @@ def start_broker(folder: Path, port: int) -> subprocess.Popen[bytes]:
             time.sleep(0.05)
 
 
-def publish(port: int, count: int) -> None:
-    """Publish ``count`` QoS 1 messages with a window of unacknowledged ones."""
+def publish(port: int, count: int, qos: int = 1) -> None:
+    """Publish ``count`` messages at ``qos`` (QoS 1: with a window of unacknowledged ones)."""
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:6]}")
     client.max_inflight_messages_set(1000)
     client.connect("127.0.0.1", port)
@@ -84,7 +87,7 @@ def publish(port: int, count: int) -> None:
     for i in range(count):
         doc = {"ts": 1_800_000_000 + i / 1000, "vibration": {"rms": 1.0 + i % 100 / 100, "peak": 0.5, "crest": 3.0},
                "temperature": 40.0, "battery": 90}
-        infos.append(client.publish(TOPIC, orjson.dumps(doc), qos=1))
+        infos.append(client.publish(TOPIC, orjson.dumps(doc), qos=qos))
         if len(infos) >= 5000:
             for info in infos:
                 info.wait_for_publish(30)
@@ -95,7 +98,7 @@ def publish(port: int, count: int) -> None:
     client.disconnect()
 
 
-def bare(port: int, count: int, client_id: str, prepare: bool) -> float:
+def bare(port: int, count: int, client_id: str, prepare: bool, qos: int = 1) -> float:
     """Seconds a bare paho subscriber needs to receive ``count`` queued messages (0 when preparing)."""
     done = threading.Event()
     received = 0
@@ -107,7 +110,7 @@ def bare(port: int, count: int, client_id: str, prepare: bool) -> float:
             done.set()
 
     def on_connect(c: mqtt.Client, *_: object) -> None:
-        c.subscribe(TOPIC, qos=1)
+        c.subscribe(TOPIC, qos=qos)
 
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
     client.on_message = on_message
@@ -173,7 +176,7 @@ class SqliteSink:
         self.status.errors += 1
 
 
-async def agent(port: int, count: int, client_id: str, db: Path, prepare: bool) -> float:
+async def agent(port: int, count: int, client_id: str, db: Path, prepare: bool, qos: Literal[0, 1] = 1) -> float:
     """Seconds the MqttConnector needs to commit ``count`` queued messages (0 when preparing)."""
     done = asyncio.Event()
     committed = 0
@@ -185,7 +188,7 @@ async def agent(port: int, count: int, client_id: str, db: Path, prepare: bool) 
             done.set()
 
     sink = SqliteSink(db, rows)
-    conn = MqttConnection(broker=f"mqtt://127.0.0.1:{port}", client_id=client_id)
+    conn = MqttConnection(broker=f"mqtt://127.0.0.1:{port}", client_id=client_id, qos=qos)
     profile = load_profile(shipped_profiles_dir() / "vibration_sensor.toml")
     assert isinstance(profile, MqttProfile)
     profile = profile.model_copy(update={"mqtt": profile.mqtt.model_copy(update={"topic": TOPIC})})
@@ -215,8 +218,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=30_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--qos", type=int, choices=(0, 1), default=1)
+    add_json_argument(parser)
     args = parser.parse_args()
     n = args.messages
+    q: Literal[0, 1] = 0 if args.qos == 0 else 1
     rates: dict[str, list[float]] = {"bare": [], "agent": []}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -226,23 +232,30 @@ def main() -> None:
             for r in range(args.rounds):
                 bare_id, agent_id = f"bare-{r}-{uuid.uuid4().hex[:6]}", f"agent-{r}-{uuid.uuid4().hex[:6]}"
                 db = folder / f"agent-{r}.sqlite"
-                bare(port, n, bare_id, prepare=True)
-                publish(port, n)
-                rates["bare"].append(n / bare(port, n, bare_id, prepare=False))
-                asyncio.run(agent(port, n, agent_id, db, prepare=True))
-                publish(port, n)
-                rates["agent"].append(n / asyncio.run(agent(port, n, agent_id, db, prepare=False)))
+                bare(port, n, bare_id, prepare=True, qos=q)
+                publish(port, n, q)
+                rates["bare"].append(n / bare(port, n, bare_id, prepare=False, qos=q))
+                asyncio.run(agent(port, n, agent_id, db, prepare=True, qos=q))
+                publish(port, n, q)
+                rates["agent"].append(n / asyncio.run(agent(port, n, agent_id, db, prepare=False, qos=q)))
                 with sqlite3.connect(db) as check:
                     rows = check.execute("SELECT count(*) FROM samples").fetchone()[0]
                 assert rows == 5 * n, f"{rows} rows stored, expected {5 * n}"
         finally:
             broker.terminate()
             broker.wait(10)
-    print(f"{n} queued QoS 1 messages drained from Mosquitto; medians of {args.rounds} rounds:")
+    print(f"{n} queued QoS {q} messages drained from Mosquitto; medians of {args.rounds} rounds:")
     print(f"  bare paho subscriber:          {median(rates['bare']):8.0f} msgs/s")
     print(f"  agent MqttConnector -> SQLite: {median(rates['agent']):8.0f} msgs/s "
-          f"({5 * median(rates['agent']):.0f} samples/s committed, acknowledged after commit)")
-    print(f"agent / bare paho: {median(rates['agent']) / median(rates['bare']):.2f}")
+          f"({5 * median(rates['agent']):.0f} samples/s committed{', acknowledged after commit' if q else ''})")
+    agent_rate, bare_rate = median(rates["agent"]), median(rates["bare"])
+    print(f"agent / bare paho: {agent_rate / bare_rate:.2f}")
+    acked = ", acknowledged after commit" if q else ""
+    write_rows(args.json, [
+        Row(f"MQTT QoS {q}", f"MqttConnector draining {n:,} queued messages (5 tags each) into SQLite{acked}",
+            round(agent_rate), "msgs/s", round(bare_rate), "msgs/s (bare paho subscriber)",
+            round(agent_rate / bare_rate, 2), ">= 0.8", agent_rate / bare_rate >= 0.8),
+    ])
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.report import Row, add_json_argument, write_rows
 from edge_agent.config import Device, Location
 from edge_agent.connectors.base import CommitCallback, DeviceStatus
 from edge_agent.connectors.opcua.config import OpcuaConnection
@@ -145,6 +146,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--nodes", type=int, default=50)
+    add_json_argument(parser)
     args = parser.parse_args()
     logging.getLogger("asyncua").setLevel(logging.CRITICAL)  # cancelled requests at the end of a run are expected
     port = free_port()
@@ -177,6 +179,13 @@ def main() -> None:
         print(f"  {name:5s}: {median(rates[name]):8.0f} notifications/s, {median(cpu[name]):6.1f} us CPU each")
     print(f"agent / bare asyncua: {median(rates['agent']) / median(rates['bare']):.2f} "
           f"(CPU per notification {median(cpu['agent']) / median(cpu['bare']):.2f}x)")
+    agent_rate, bare_rate = median(rates["agent"]), median(rates["bare"])
+    write_rows(args.json, [
+        Row("OPC UA subscription", f"OpcuaConnector notifications of {args.nodes} changing variables",
+            round(agent_rate), "notifications/s", round(bare_rate), "notifications/s (bare asyncua subscriber)",
+            round(agent_rate / bare_rate, 2), ">= 0.8", agent_rate / bare_rate >= 0.8,
+            extra={"agent_cpu_us": round(median(cpu["agent"]), 1), "bare_cpu_us": round(median(cpu["bare"]), 1)}),
+    ])
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Benchmark: twin update latency to a live-stream client, and the agent's CPU with many clients.
 
     python bench/twin_latency.py [--changes 1000] [--clients 20] [--seconds 10]
+    python bench/twin_latency.py --from-device mqtt|modbus [--changes 1000]
 
 1. Latency: the status app runs under uvicorn with the fake plant of the tests
    (five devices, samples every second). A value change enters the live view as
@@ -10,6 +11,16 @@
 2. CPU: ``--clients`` SSE clients (another process) stay connected for
    ``--seconds`` while the plant runs; the server process's CPU time over wall
    time, and the same with no client, give the cost per 10 clients.
+
+3. ``--from-device``: end to end, from a real device value change to the browser. The real agent
+   (in this process, its HTTP server on a free port) reads one device of a real simulator: ``mqtt``, a
+   vibration sensor whose JSON the bench publishes to the MQTT broker on 127.0.0.1:1883 (a new
+   ``temperature`` every 20 ms); ``modbus``, a simulated CNC machine (:class:`CncModbusServer`)
+   whose ``spindle_temp`` register the bench changes every 120 ms, polled every 50 ms. Headless
+   Chromium (/usr/bin/chromium) holds an ``EventSource`` on ``/api/v1/stream`` and stamps each
+   ``twin`` message with ``Date.now()``; latency = that stamp - the time of the change. The twin's
+   debounce and deadband are set to 0 so that every change is sent. Modbus latency includes the
+   wait for the next poll (on average half the poll interval).
 
 Targets of issue 6: p99 < 250 ms, < 5 % of a core per 10 clients. Prints JSON.
 """
@@ -23,6 +34,7 @@ import statistics
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 if __package__ in (None, ""):
@@ -102,12 +114,145 @@ async def cpu(url: str, clients: int, seconds: float) -> float:
     return share
 
 
+BROWSER_JS = """([device, tag]) => {
+  window.seen = [];
+  const es = new EventSource("/api/v1/stream");
+  es.addEventListener("twin", (e) => {
+    const now = Date.now();
+    const msg = JSON.parse(e.data);
+    const change = msg.device === device && msg.changes["reported." + tag];
+    if (change) window.seen.push([now, change.value]);
+  });
+  return new Promise((resolve) => es.addEventListener("open", () => resolve(true)));
+}"""
+
+
+def device_config(folder: Path, source: str, port: int, http_port: int, device: str) -> Path:
+    if source == "mqtt":
+        body = f"""
+[[devices]]
+name = "{device}"
+profile = "vibration_sensor"
+[devices.connection]
+broker = "mqtt://127.0.0.1:{port}"
+qos = 0
+"""
+    else:
+        body = f"""
+[[devices]]
+name = "{device}"
+profile = "cnc_vmc"
+[devices.connection]
+host = "127.0.0.1"
+port = {port}
+poll_interval_s = 0.05
+"""
+    path = folder / "agent.toml"
+    path.write_text(f"""
+gateway_id = "bench-gw"
+data_dir = "data"
+[http]
+listen = "127.0.0.1:{http_port}"
+[twin]
+min_interval_s = 0.0
+deadband_pct = 0.0
+{body}""")
+    return path
+
+
+async def from_device(source: str, changes: int) -> dict[str, object]:
+    """Latency from a real device value change to a browser's SSE event (see the module docstring)."""
+    import os
+    import tempfile
+    from contextlib import AsyncExitStack
+
+    from playwright.async_api import async_playwright
+
+    from edge_agent.config import load_config
+    from edge_agent.supervisor import Agent
+    from simulators.cnc import CncMachine
+    from simulators.modbus_server import CncModbusServer
+    from tests.conftest import free_port
+
+    device = f"bench-{os.getpid()}"  # its own MQTT topic on a shared broker
+    tag, interval = ("temperature", 0.02) if source == "mqtt" else ("spindle_temp", 0.12)
+    async with AsyncExitStack() as stack:
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        if source == "mqtt":
+            import paho.mqtt.client as mqtt
+
+            client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{device}-pub")
+            client.connect("127.0.0.1", 1883)
+            client.loop_start()
+            stack.callback(client.loop_stop)
+            stack.callback(client.disconnect)
+            port = 1883
+
+            async def change(value: float) -> None:
+                stamp = datetime.now(UTC).isoformat(timespec="milliseconds")
+                payload = json.dumps({"ts": stamp,
+                                      "vibration": {"rms": 1.0, "peak": 0.2, "crest": 3.0}, "temperature": value})
+                client.publish(f"plant/sensors/{device}/telemetry", payload, qos=0)
+        else:
+            machine = CncMachine(device, seed=1)
+            port = free_port()
+            server = await stack.enter_async_context(CncModbusServer([machine], port=port))
+
+            async def change(value: float) -> None:
+                machine.spindle_temp = value
+                await server.update()  # the PLC's register changes now
+
+        http_port = free_port()
+        agent = Agent(load_config(device_config(folder, source, port, http_port, device)))
+        run = asyncio.create_task(agent.run())
+        await asyncio.wait_for(agent.ready.wait(), 20)
+        pw = await stack.enter_async_context(async_playwright())
+        browser = await pw.chromium.launch(executable_path="/usr/bin/chromium", args=["--headless", "--no-sandbox"])
+        stack.push_async_callback(browser.close)
+        page = await browser.new_page()
+        await page.goto(f"http://127.0.0.1:{http_port}/api/v1/status")
+        await page.evaluate(BROWSER_JS, [device, tag])
+        values = [20.0 + (i % 30_000) * 0.1 if source == "modbus" else float(i) for i in range(changes)]  # distinct
+        await change(values[-1] + 1.0)  # a first value: the connector is subscribed or polling
+        await asyncio.sleep(1.0)
+        sent: list[tuple[float, float]] = []
+        for value in values:
+            sent.append((time.time() * 1000, round(value, 1)))
+            await change(value)
+            await asyncio.sleep(interval)
+        await asyncio.sleep(1.0)
+        seen = await page.evaluate("window.seen")
+        stream = (await agent.status()).get("devices", {}).get(device, {})
+        agent.stop()
+        await run
+    latencies = []
+    j = 0
+    for t_sent, value in sent:  # the first receipt of each value after it was set (a missed one is skipped)
+        k = j
+        while k < len(seen) and seen[k][0] < t_sent + 5000 and (
+                seen[k][0] < t_sent - 1 or round(seen[k][1], 1) != value):
+            k += 1
+        if k < len(seen) and seen[k][0] < t_sent + 5000:
+            latencies.append(seen[k][0] - t_sent)
+            j = k + 1
+    return {"source": source, "changes": changes, "received": len(latencies), "messages_seen": len(seen),
+            "samples_read": stream.get("samples"),
+            "p50_ms": round(statistics.median(latencies), 1), "p99_ms": round(percentile(latencies, 0.99), 1),
+            "max_ms": round(max(latencies), 1),
+            "interval_ms": interval * 1000, "poll_interval_ms": 50 if source == "modbus" else None}
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--changes", type=int, default=1000)
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--from-device", choices=["mqtt", "modbus"],
+                        help="end to end from a real device change to a browser (see above)")
     args = parser.parse_args()
+    if args.from_device:
+        print(json.dumps(await from_device(args.from_device, args.changes), indent=2))
+        return
     async with running_gateway(backfill_hours=0.5, interval_s=1.0) as gw:
         lat = await latency(gw.url, args.changes, gw.live.on_samples)
         idle = await cpu(gw.url, 0, args.seconds)

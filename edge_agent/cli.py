@@ -20,14 +20,30 @@ from typing import Any
 
 from edge_agent.config import AgentConfig, load_config
 from edge_agent.errors import ConfigError, StoreError
+from edge_agent.ops.logs import Overrides
 
 EXIT_CONFIG = 2
 
 
-def setup_logging(level: str, fmt: str = "text") -> None:
-    from edge_agent.ops.logs import setup
+LOG_LEVEL_HELP = ("LEVEL, COMPONENT=LEVEL (a logger such as edge_agent.connectors.modbus) or device:NAME=LEVEL; "
+                  "repeatable, wins over the config's [logging] table")
 
-    setup(level, fmt)
+
+def _log_overrides(values: list[str] | None, config: AgentConfig | None = None) -> Overrides | None:
+    """The ``--log-level`` options as overrides, or None after printing their problems."""
+    from edge_agent.ops.logs import parse_options
+
+    overrides, problems = parse_options(values or [])
+    if config is not None:
+        names = [d.name for d in config.devices]
+        for name in overrides.devices:
+            if name not in names:
+                close = difflib.get_close_matches(name, names, n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else f" (devices: {', '.join(names) or 'none'})"
+                problems.append(f"--log-level device:{name}=...: {config.path} has no device named '{name}'{hint}")
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    return None if problems else overrides
 
 
 def _load(path: str) -> AgentConfig | None:
@@ -69,10 +85,15 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from edge_agent.ops.logs import config_levels, setup
+
     config = _load(args.config)
     if config is None:
         return EXIT_CONFIG
-    setup_logging(args.log_level or config.log_level, args.log_format)
+    overrides = _log_overrides(args.log_level, config)
+    if overrides is None:
+        return EXIT_CONFIG
+    setup(config_levels(config, overrides), args.log_format, overrides)
     for warning in config.warnings:
         logging.getLogger("edge_agent").warning(warning)
     try:
@@ -99,11 +120,15 @@ async def run_agent(config: AgentConfig) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from edge_agent.demo import run_demo
+    from edge_agent.ops.logs import resolve, setup
 
-    setup_logging(args.log_level or "info", args.log_format)
+    overrides = _log_overrides(args.log_level)
+    if overrides is None:
+        return EXIT_CONFIG
+    setup(resolve("info", overrides=overrides), args.log_format, overrides)
     return run_demo(
         config_path=Path(args.config), data_dir=Path(args.data_dir), duration=args.duration, fresh=args.fresh,
-        broker=args.broker,
+        broker=args.broker, mes_operators=not args.no_mes_operators,
     )
 
 
@@ -121,6 +146,7 @@ def _window_bound(text: str, tz: tzinfo, name: str) -> datetime:
 def cmd_analyze_oee(args: argparse.Namespace) -> int:
     """OEE of one device from a samples CSV: one JSON object on stdout, problems on stderr."""
     from edge_agent.oee import ALWAYS, OeeError, compute, load_calendar, options_for_profile, read_samples_csv
+    from edge_agent.ops.progress import watch_file
     from edge_agent.profiles import available_profiles, load_profile, resolve_profile
 
     def fail(*problems: str) -> int:
@@ -150,7 +176,8 @@ def cmd_analyze_oee(args: argparse.Namespace) -> int:
     if args.reason_tag is not None:
         options = replace(options, reason_tag=args.reason_tag or None)
     try:
-        samples = read_samples_csv(args.samples, profile.oee, options, args.device)
+        with watch_file(args.samples):
+            samples = read_samples_csv(args.samples, profile.oee, options, args.device)
         for problem in samples.problems[:MAX_ROW_PROBLEMS]:
             print(problem, file=sys.stderr)
         if len(samples.problems) > MAX_ROW_PROBLEMS:
@@ -164,15 +191,21 @@ def cmd_analyze_oee(args: argparse.Namespace) -> int:
 
 
 def cmd_analyze_anomaly(args: argparse.Namespace) -> int:
-    from edge_agent.maintenance import DETECTORS, score_csv, write_scores
-    from edge_agent.maintenance.analyze import AnomalyInputError
+    from edge_agent.maintenance import DETECTORS, make_detector, write_scores
+    from edge_agent.maintenance.analyze import AnomalyInputError, ScoredPoint, read_series_csv, score_values
+    from edge_agent.maintenance.nab import probationary_length
+    from edge_agent.ops.progress import iterate, watch_file
 
     if args.detector not in DETECTORS:
         print(f"--detector: unknown detector '{args.detector}' (available: {', '.join(sorted(DETECTORS))})",
               file=sys.stderr)
         return EXIT_CONFIG
-    try:
-        points = score_csv(args.input, tag=args.tag, detector=args.detector)
+    try:  # score_csv's steps, each with its progress bar
+        with watch_file(args.input):
+            rows = read_series_csv(Path(args.input), args.tag)
+        detector = make_detector(args.detector, warmup=probationary_length(len(rows)))
+        scores = score_values(iterate((v for _, v in rows), "scoring", len(rows), unit="rows"), detector)
+        points = [ScoredPoint(ts, value, score) for (ts, value), score in zip(rows, scores, strict=True)]
     except AnomalyInputError as exc:
         print(f"{args.input}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -183,11 +216,23 @@ def cmd_analyze_anomaly(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_analyze_rul(args: argparse.Namespace) -> int:
-    from edge_agent.maintenance.rul import RulError, predict_units
+RUL_CHUNK = 64  # units per interpreter batch: the bar moves between batches
 
-    try:
-        results = predict_units(args.input, args.model)
+
+def cmd_analyze_rul(args: argparse.Namespace) -> int:
+    from edge_agent.maintenance.rul import RulError, RulModel
+    from edge_agent.maintenance.rul_data import read_units
+    from edge_agent.ops.progress import Progress, watch_file
+
+    try:  # predict_units's steps, each with its progress bar
+        with watch_file(args.input):
+            units = read_units(Path(args.input))
+        model = RulModel.load(args.model)
+        results = []
+        with Progress("predicting", len(units), unit="units") as bar:
+            for start in range(0, len(units), RUL_CHUNK):
+                results += model.predict_units(units[start:start + RUL_CHUNK])
+                bar.set(len(results))
     except RulError as exc:  # input, model or a missing interpreter package: the message names it
         print(str(exc), file=sys.stderr)
         return EXIT_CONFIG
@@ -301,7 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the agent with a config file")
     run.add_argument("--config", "-c", required=True, help="agent config (TOML)")
-    run.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    run.add_argument("--log-level", action="append", metavar="[COMPONENT=]LEVEL", help=LOG_LEVEL_HELP)
     run.add_argument("--log-format", choices=["text", "json"], default="text", help="json: one object per line")
     run.set_defaults(func=cmd_run)
 
@@ -327,7 +372,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--broker", default="auto",
                       help="MQTT broker: auto (127.0.0.1:1883 if reachable, else embedded), embedded, or a URL")
     demo.add_argument("--fresh", action="store_true", help="start with empty buffer and collector database")
-    demo.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    demo.add_argument("--no-mes-operators", action="store_true",
+                      help="without the simulated MES (part flow) and operator (alarm acks) of the fleet page")
+    demo.add_argument("--log-level", action="append", metavar="[COMPONENT=]LEVEL", help=LOG_LEVEL_HELP)
     demo.add_argument("--log-format", choices=["text", "json"], default="text", help="json: one object per line")
     demo.set_defaults(func=cmd_demo)
 

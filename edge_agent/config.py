@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from edge_agent import secrets
 from edge_agent.alarms.model import AlarmSettings
@@ -24,6 +24,7 @@ from edge_agent.connectors.sparkplug.config import SparkplugConnection
 from edge_agent.edge_node.config import EdgeNodeSettings
 from edge_agent.errors import ConfigError
 from edge_agent.oee.calendar import ALWAYS, Calendar, load_calendar
+from edge_agent.ops.logs import component_problem
 from edge_agent.profiles import Profile, Strict, available_profiles, load_profile, resolve_profile
 from edge_agent.status.settings import StatusSettings, UserEntry
 from edge_agent.twin.settings import TwinSettings
@@ -83,6 +84,51 @@ class CollectorSettings(Strict):
         return self
 
 
+RollupKind = Literal["hour", "shift", "day"]
+ROLLUP_KINDS: tuple[RollupKind, ...] = ("hour", "shift", "day")
+
+
+class BehaviourSettings(Strict):
+    """The ``[behaviour]`` table: machine events, OEE rollups, sessions and behaviour profiles (docs/events.md).
+
+    ```toml
+    [behaviour]
+    rollups = ["hour", "shift", "day"]   # "shift" needs a calendar
+    rollup_delay_s = 300                 # roll a period up 5 minutes after it ended
+    part_count_interval_s = 60           # at most one part_count event per machine per minute
+    ```
+    """
+
+    enabled: bool = Field(default=True, description="false: no machine events, sessions or rollups")
+    rollups: list[RollupKind] = Field(
+        default_factory=lambda: list(ROLLUP_KINDS),
+        description="periods rolled up into oee_rollup, machine_profile and alarm_kpis events",
+    )
+    oee_rollups: bool = Field(default=True, description="an oee_rollup event per OEE device and period")
+    tick_interval_s: float = Field(
+        default=30.0, ge=0.1, le=3600, description="how often sessions are timed out and ended periods rolled up"
+    )
+    rollup_delay_s: float = Field(
+        default=300.0, ge=0, le=86_400,
+        description="a period is rolled up this long after it ended: keep it above micro_stop_s and the stop "
+        "reason look-ahead (300 s), so stops open at its end are classified and late reasons are in",
+    )
+    part_count_interval_s: float = Field(
+        default=60.0, ge=0, le=3600, description="at most one part_count event per machine per this many seconds; "
+        "0: one per counter increment"
+    )
+    max_events: int = Field(
+        default=200_000, ge=1000, description="recent events kept for the rollups (the oldest go first)"
+    )
+
+    @model_validator(mode="after")
+    def _rollups_once(self) -> BehaviourSettings:
+        twice = sorted({r for r in self.rollups if self.rollups.count(r) > 1})
+        if twice:
+            raise ValueError(f"rollups: {', '.join(twice)} given twice")
+        return self
+
+
 class Location(Strict):
     site: str = ""
     area: str = ""
@@ -97,11 +143,34 @@ class DeviceEntry(Strict):
     connection: dict[str, Any]
 
 
+LogLevel = Literal["debug", "info", "warning", "error"]
+
+
+class LoggingSettings(Strict):
+    level: LogLevel | None = Field(default=None, description="default level (replaces the top-level log_level)")
+    levels: dict[str, LogLevel] = Field(
+        default={}, description='level per component (a logger name, with its children), e.g. '
+        '"edge_agent.connectors.modbus" = "debug"'
+    )
+    devices: dict[str, LogLevel] = Field(
+        default={}, description='level of the messages about one device, e.g. "cnc-1" = "debug"'
+    )
+
+    @field_validator("levels")
+    @classmethod
+    def _known_components(cls, value: dict[str, str]) -> dict[str, str]:
+        problems = [p for p in map(component_problem, value) if p is not None]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return value
+
+
 class AgentFile(Strict):
     gateway_id: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
     data_dir: str = "data"
     profile_dirs: list[str] = []
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    logging: LoggingSettings = LoggingSettings()
     http: HttpSettings = HttpSettings()
     buffer: BufferSettings = BufferSettings()
     collector: CollectorSettings | None = None
@@ -110,6 +179,7 @@ class AgentFile(Strict):
     users: list[UserEntry] = []
     twin: TwinSettings = TwinSettings()
     alarms: AlarmSettings = AlarmSettings()
+    behaviour: BehaviourSettings = BehaviourSettings()
     sparkplug_node: EdgeNodeSettings | None = None
     devices: list[DeviceEntry] = []
 
@@ -143,6 +213,8 @@ class AgentConfig:
     users: tuple[UserEntry, ...] = ()
     twin: TwinSettings = field(default_factory=TwinSettings)
     alarms: AlarmSettings = field(default_factory=AlarmSettings)
+    behaviour: BehaviourSettings = field(default_factory=BehaviourSettings)
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
     sparkplug_node: EdgeNodeSettings | None = None
 
     @property
@@ -216,6 +288,12 @@ def load_config(path: Path | str) -> AgentConfig:
                 literal_secrets.append(dotted(secret_loc))
         devices.append(Device(entry.name, profile, profile_path, connection, entry.location))  # type: ignore[arg-type]
 
+    for name in raw.logging.devices:
+        if name not in seen:
+            close = difflib.get_close_matches(name, list(seen), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else f" (devices: {', '.join(seen) or 'none'})"
+            problems.append(f"{where(('logging', 'devices'))}: logging.devices: no device named '{name}'{hint}")
+
     calendar = ALWAYS
     if raw.calendar is not None:
         calendar_path = (base / raw.calendar).resolve()
@@ -260,7 +338,7 @@ def load_config(path: Path | str) -> AgentConfig:
         path=path,
         gateway_id=raw.gateway_id,
         data_dir=(base / raw.data_dir).resolve(),
-        log_level=raw.log_level,
+        log_level=raw.logging.level or raw.log_level,
         http=raw.http,
         buffer=raw.buffer,
         collector=collector,
@@ -272,4 +350,6 @@ def load_config(path: Path | str) -> AgentConfig:
         twin=raw.twin,
         alarms=raw.alarms,
         sparkplug_node=sparkplug_node,
+        behaviour=raw.behaviour,
+        logging=raw.logging,
     )

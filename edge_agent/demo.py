@@ -4,6 +4,13 @@ The plant and the collector run as child processes (as they would on other hosts
 the agent runs in this process with the demo config, its ports moved where the
 defaults are taken. With ``--duration`` it stops by itself and prints a JSON
 summary; the exit code says whether every device delivered data end to end.
+
+Unless ``--no-mes-operators`` is given, a simulated MES (:mod:`simulators.mes`)
+posts part-flow events to the collector -- the plant model's last
+:data:`MES_HISTORY_S` seconds first, then the parts the agent counts -- and a
+simulated operator (:mod:`simulators.operators`) logs in to the status page and
+acknowledges or shelves alarms, so the collector's fleet page has funnels,
+cohorts and operator behaviour to show.
 """
 
 from __future__ import annotations
@@ -32,6 +39,15 @@ from edge_agent.connectors.opcua.config import OpcuaConnection
 from edge_agent.errors import ConfigError
 
 log = logging.getLogger("edge_agent.demo")
+
+PLANT_SEED = 42
+MES_HISTORY_S = 24 * 3600.0
+"""How much of the plant model's past the simulated MES posts when the demo starts."""
+MES_GATEWAY = "mes"
+DEMO_OPERATOR = ("operator", "operator")
+"""The demo config's operator login (examples/plant.toml)."""
+OPERATOR_TIME_SCALE = 0.1
+"""The simulated operator acts ten times faster than a person (a demo lasts minutes, not shifts)."""
 
 
 def port_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -122,7 +138,8 @@ def _stop(proc: subprocess.Popen[bytes], what: str) -> None:
 
 
 def run_demo(
-    config_path: Path, data_dir: Path, duration: float | None, fresh: bool, broker: str = "auto"
+    config_path: Path, data_dir: Path, duration: float | None, fresh: bool, broker: str = "auto",
+    mes_operators: bool = True,
 ) -> int:
     try:
         config = load_config(config_path)
@@ -162,7 +179,7 @@ def run_demo(
         lines = sum(1 for d in config.devices if d.protocol == "opcua")
         sensors = sum(1 for d in config.devices if d.protocol == "mqtt")
         plant = _spawn([
-            sys.executable, "-m", "simulators", "plant", "--seed", "42",
+            sys.executable, "-m", "simulators", "plant", "--seed", str(PLANT_SEED),
             "--cnc", str(max(cnc, 1)), "--lines", str(max(lines, 1)), "--sensors", str(max(sensors, 1)),
             "--modbus-port", str(ports.modbus), "--opcua-port", str(ports.opcua), "--mqtt-url", mqtt_url,
         ], data_dir / "plant.log")
@@ -174,10 +191,12 @@ def run_demo(
         print(f"simulated plant: modbus tcp://127.0.0.1:{ports.modbus}, "
               f"opc.tcp://127.0.0.1:{ports.opcua}/, {mqtt_url}", file=sys.stderr)
         print(f"collector:   http://127.0.0.1:{ports.collector}/api/v1/stats", file=sys.stderr)
+        print(f"fleet page:  http://127.0.0.1:{ports.collector}/#key={api_key}", file=sys.stderr)
         print(f"status page: http://127.0.0.1:{ports.agent}/", file=sys.stderr)
         if duration is None:
             print("press Ctrl-C to stop", file=sys.stderr)
-        summary = asyncio.run(_run_agent(agent_config, ports, duration))
+        people = People(api_key, cnc) if mes_operators else None
+        summary = asyncio.run(_run_agent(agent_config, ports, duration, people))
     except (RuntimeError, OSError) as exc:
         print(f"demo failed: {exc} (logs in {data_dir})", file=sys.stderr)
         return 1
@@ -190,7 +209,49 @@ def run_demo(
     return 0 if summary["ok"] else 1
 
 
-async def _run_agent(config: AgentConfig, ports: Ports, duration: float | None) -> dict[str, Any] | None:
+@dataclasses.dataclass
+class People:
+    """The simulated MES and operator of the demo, and what they did."""
+
+    api_key: str
+    cnc: int
+    stop: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+    tasks: list[asyncio.Task[Any]] = dataclasses.field(default_factory=list)
+
+    def start(self, config: AgentConfig, ports: Ports) -> None:
+        from simulators.mes import run_mes
+        from simulators.operators import OperatorModel, run_operator
+
+        agent_url = f"http://127.0.0.1:{ports.agent}"
+        self.tasks.append(asyncio.create_task(run_mes(
+            f"http://127.0.0.1:{ports.collector}", self.api_key, self.stop, agent_url=agent_url, seed=PLANT_SEED,
+            plant_seed=PLANT_SEED, cnc=max(self.cnc, 1), history_s=MES_HISTORY_S, gateway=MES_GATEWAY,
+        ), name="simulated-mes"))
+        name, password = DEMO_OPERATOR
+        if any(u.name == name for u in config.users):
+            model = OperatorModel(PLANT_SEED, time_scale=OPERATOR_TIME_SCALE)
+            self.tasks.append(asyncio.create_task(
+                run_operator(agent_url, name, password, model, self.stop), name="simulated-operator"))
+        else:
+            log.info("no user %r in the config: no simulated operator", name)
+
+    async def finish(self) -> dict[str, Any]:
+        """Stop both and collect what they did (``{"mes": {...}, "operator": {...}}``)."""
+        self.stop.set()
+        out: dict[str, Any] = {}
+        for task in self.tasks:
+            try:
+                stats = await asyncio.wait_for(task, timeout=15)
+            except Exception as exc:  # a simulated person failing must not fail the demo
+                log.warning("%s failed: %s", task.get_name(), exc)
+                continue
+            out["mes" if task.get_name() == "simulated-mes" else "operator"] = stats.as_dict()
+        return out
+
+
+async def _run_agent(
+    config: AgentConfig, ports: Ports, duration: float | None, people: People | None = None
+) -> dict[str, Any] | None:
     from edge_agent.supervisor import Agent
 
     agent = Agent(config)
@@ -199,14 +260,21 @@ async def _run_agent(config: AgentConfig, ports: Ports, duration: float | None) 
         loop.add_signal_handler(sig, agent.stop)
     started = time.time()
     run = asyncio.create_task(agent.run())
+    ready = asyncio.create_task(agent.ready.wait())
+    await asyncio.wait([run, ready], return_when=asyncio.FIRST_COMPLETED)
+    if people is not None and ready.done():
+        people.start(config, ports)
     if duration is None:
         await run
+        if people is not None:
+            await people.finish()
         return None
-    await agent.ready.wait()
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(asyncio.shield(run), timeout=duration)
+    acted = await people.finish() if people is not None else {}
     agent.stop()
     await run
+    ready.cancel()
     buffer = Buffer(config.data_dir / "buffer.sqlite")
     stats_buffer = buffer.stats()
     buffer.close()
@@ -231,6 +299,7 @@ async def _run_agent(config: AgentConfig, ports: Ports, duration: float | None) 
         "devices": devices,
         "status_url": f"http://127.0.0.1:{ports.agent}/",
         "collector_url": f"http://127.0.0.1:{ports.collector}/",
+        **acted,
     }
     summary["ok"] = bool(
         summary["samples_stored"] > 0

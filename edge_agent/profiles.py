@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
 
 from edge_agent.errors import ConfigError
 from edge_agent.validation import format_errors, key_lines, line_of, load_toml
@@ -122,6 +122,16 @@ class OeeSignals(Strict):
     good_counter: str | None = None
     scrap_counter: str | None = None
     total_counter: str | None = None
+    part_tag: str | None = Field(
+        default=None,
+        description="tag of per-part messages (one sample per part, good or scrap by its value) instead of counters",
+    )
+    part_good_values: list[str] = Field(
+        default=["ok", "good", "true", "1"], min_length=1, description="values of part_tag that mean a good part"
+    )
+    part_scrap_values: list[str] = Field(
+        default=["nok", "scrap", "bad", "false", "0"], description="values of part_tag that mean a scrap part"
+    )
     ideal_cycle_time_s: float = Field(gt=0)
     micro_stop_s: float = Field(default=120.0, ge=0)
 
@@ -129,6 +139,19 @@ class OeeSignals(Strict):
     def _some_state(self) -> OeeSignals:
         if self.state_tag is None and self.run_tag is None:
             raise ValueError("give 'state_tag' or 'run_tag'")
+        return self
+
+    @model_validator(mode="after")
+    def _parts_one_way(self) -> OeeSignals:
+        if self.part_tag is None:
+            return self
+        counters = [n for n in ("good_counter", "scrap_counter", "total_counter") if getattr(self, n) is not None]
+        if counters:
+            raise ValueError(f"'part_tag' counts parts one message at a time: leave out {', '.join(counters)}")
+        good = {v.strip().lower() for v in self.part_good_values}
+        both = sorted(good & {v.strip().lower() for v in self.part_scrap_values})
+        if both:
+            raise ValueError(f"part_good_values and part_scrap_values both hold {', '.join(both)}")
         return self
 
 
@@ -142,8 +165,69 @@ class AlarmLimit(Strict):
     on_delay_s: float = Field(default=0.0, ge=0)
 
 
+class RulSettings(Strict):
+    """``[maintenance.rul]``: remaining useful life at the edge through a TFLite model (docs/predictive-maintenance.md).
+
+    One model input row per machine cycle: a cycle ends when ``cycle_tag`` changes value (the sensors of the same
+    message or poll belong to it) or every ``cycle_interval_s`` seconds of sample time.
+    """
+
+    model: str | None = Field(
+        default=None, description="TFLite model file, relative to the profile (default: the shipped FD001 model)"
+    )
+    sensors: dict[str, str] = Field(description="model input sensor -> the device tag that measures it")
+    cycle_tag: str | None = Field(default=None, description="tag whose change of value ends a machine cycle")
+    cycle_interval_s: float | None = Field(default=None, gt=0, description="or: one cycle every this many seconds")
+    horizon: float = Field(gt=0, description="recommend maintenance when the RUL falls below this")
+    horizon_unit: Literal["cycles", "h"] = Field(default="cycles", description="unit of horizon and hysteresis")
+    hysteresis: float | None = Field(
+        default=None, ge=0, description="re-arm once the RUL is back above horizon + this (default 20% of horizon)"
+    )
+    min_cycles: int | None = Field(
+        default=None, ge=1, description="cycles seen before the first estimate (default: the model's window)"
+    )
+
+    @model_validator(mode="after")
+    def _check(self, info: ValidationInfo) -> RulSettings:
+        if (self.cycle_tag is None) == (self.cycle_interval_s is None):
+            raise ValueError("give exactly one of 'cycle_tag' or 'cycle_interval_s'")
+        folder = info.context.get("profile_dir") if isinstance(info.context, dict) else None
+        return self.check_model(None if folder is None else Path(folder))
+
+    def model_path(self, profile_dir: Path | None = None) -> Path:
+        """The model file: the shipped one by default, else relative to the profile's folder."""
+        if self.model is None:
+            from edge_agent.maintenance.rul import DEFAULT_MODEL
+
+            return DEFAULT_MODEL
+        path = Path(self.model)
+        return path if path.is_absolute() or profile_dir is None else profile_dir / path
+
+    def check_model(self, profile_dir: Path | None) -> RulSettings:
+        """Read the model card: every sensor it takes must be mapped, and nothing else; the model path resolved."""
+        from edge_agent.maintenance.rul import CARD_SUFFIX, ModelCard
+        from edge_agent.maintenance.rul_data import RulError
+
+        path = self.model_path(profile_dir)
+        if not path.is_file():
+            raise ValueError(f"model: file '{self.model}' not found (looked for {path})")
+        try:
+            card = ModelCard.read(path.with_suffix(CARD_SUFFIX))
+        except RulError as exc:
+            raise ValueError(f"model: {exc}") from None
+        missing = [s for s in card.sensors if s not in self.sensors]
+        extra = sorted(s for s in self.sensors if s not in card.sensors)
+        if missing:
+            raise ValueError(f"sensors: the model also takes {', '.join(missing)}: map each to a tag")
+        if extra:
+            raise ValueError(f"sensors: the model takes no {', '.join(extra)} (it takes {', '.join(card.sensors)})")
+        if self.model is None:
+            return self
+        return self.model_copy(update={"model": str(path.resolve())})
+
+
 class MaintenanceSettings(Strict):
-    """``[maintenance]``: which tags get a streaming anomaly detector, and its alarm."""
+    """``[maintenance]``: anomaly detectors per tag, the health index, remaining useful life, recommendations."""
 
     anomaly_tags: list[str] = Field(default=[], description="tags scored by a streaming anomaly detector")
     detector: Literal["tail-ensemble", "gaussian"] = "tail-ensemble"
@@ -151,6 +235,16 @@ class MaintenanceSettings(Strict):
     threshold: float = Field(default=0.5, gt=0, le=1, description="anomaly score that raises the alarm")
     hysteresis: float = Field(default=0.1, ge=0, le=1)
     clear_after: int = Field(default=30, ge=1, description="points below threshold - hysteresis to clear")
+    smoothing: int = Field(
+        default=30, ge=1, description="points of the moving average of each anomaly score in the health index"
+    )
+    health_floor: float | None = Field(
+        default=None, ge=0, le=100, description="recommend maintenance when the health index falls below this"
+    )
+    health_hysteresis: float = Field(
+        default=10.0, ge=0, le=100, description="re-arm once the health index is back above floor + this"
+    )
+    rul: RulSettings | None = None
 
 
 class ProfileInfo(Strict):
@@ -189,10 +283,15 @@ class _ProfileBase(Strict):
                 ("oee.good_counter", self.oee.good_counter),
                 ("oee.scrap_counter", self.oee.scrap_counter),
                 ("oee.total_counter", self.oee.total_counter),
+                ("oee.part_tag", self.oee.part_tag),
             ]
         refs += [(f"alarms[{i}].tag", a.tag) for i, a in enumerate(self.alarms)]
         if self.maintenance:
             refs += [(f"maintenance.anomaly_tags[{i}]", t) for i, t in enumerate(self.maintenance.anomaly_tags)]
+            rul = self.maintenance.rul
+            if rul is not None:
+                refs += [(f"maintenance.rul.sensors.{s}", t) for s, t in rul.sensors.items()]
+                refs += [("maintenance.rul.cycle_tag", rul.cycle_tag)]
         for where, ref in refs:
             if ref is not None and ref not in known:
                 close = difflib.get_close_matches(ref, sorted(known), n=1)
@@ -300,6 +399,6 @@ def load_profile(path: Path) -> Profile:
         raise ConfigError([f"{where}: protocol: must be one of {names} ({got})"])
     model = PROFILE_MODELS[protocol]
     try:
-        return model.model_validate(data)  # type: ignore[return-value]
+        return model.model_validate(data, context={"profile_dir": path.parent})  # type: ignore[return-value]
     except ValidationError as exc:
         raise ConfigError(format_errors(exc, path, text, model)) from None

@@ -26,6 +26,8 @@ import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from cloud_sync.uploader import Refused, Rows, Uploader, make_client
+from edge_agent.behaviour.machine import MachineOptions
+from edge_agent.behaviour.recorder import BehaviourRecorder, RecorderOptions
 from edge_agent.buffer.ledger import QuarantineRecord
 from edge_agent.buffer.overflow import OverflowReporter
 from edge_agent.buffer.store import AppendResult, Buffer, BufferStats
@@ -36,9 +38,13 @@ from edge_agent.connectors.base import Backoff, CommitCallback, DeviceStatus, de
 from edge_agent.edge_node.publisher import EdgeNodePublisher
 from edge_agent.errors import ConfigError, StoreError
 from edge_agent.maintenance.monitor import AnomalyMonitor
+from edge_agent.maintenance.tracker import HealthTracker, HealthTrackers, health_tracker, wants_health
 from edge_agent.model import Event, Mark, Sample, Value
-from edge_agent.oee import LiveOee, options_for_profile
+from edge_agent.oee import LiveOee, OeeResult, options_for_profile
+from edge_agent.oee.events import MachineEvents
+from edge_agent.oee.rollups import OeeRollups, Place
 from edge_agent.ops.notify import Notifier, feed_watchdog, watchdog_interval
+from edge_agent.profiles import Profile
 from edge_agent.status.history import SqliteHistory
 from edge_agent.status.live import LiveView
 from edge_agent.status.providers import LiveOeeProvider
@@ -48,6 +54,7 @@ log = logging.getLogger("edge_agent")
 GATEWAY = "_gateway"
 PRUNE_INTERVAL_S = 30.0
 OVERFLOW_FLUSH_S = 5.0
+SYNC_GUARD_S = 30.0  # how often the sync chain is checked (and restarted if a round was ever lost)
 
 
 class DeviceSink:
@@ -74,6 +81,7 @@ class DeviceSink:
             for s in samples:
                 if s.tag in used:
                     engine.feed(s)
+        self.agent.on_machine_samples(self.device.name, samples)
         self.agent.live.on_samples(samples)
         monitor = self.agent.monitors.get(self.device.name)
         if monitor is not None:
@@ -84,6 +92,10 @@ class DeviceSink:
                     if change is not None:
                         detail = f"anomaly score {change.score:.2f}"
                         self.agent.live.on_anomaly(change.device, change.tag, change.active, change.score, detail)
+        tracker = self.agent.health_trackers.get(self.device.name)
+        if tracker is not None:
+            for event in tracker.feed(samples):
+                self.agent.record_event(event)
         if self.agent.edge_node is not None:
             self.agent.edge_node.offer(samples)
         await self.agent.queue.put(Item(samples, (), on_commit, marks))
@@ -147,9 +159,18 @@ class _BufferSource:
 
 
 class Agent:
-    def __init__(self, config: AgentConfig) -> None:
+    def __init__(self, config: AgentConfig, *, clock: Callable[[], float] = time.time) -> None:
         self.config = config
         self.started_at = time.time()
+        self.clock = clock  # of the behaviour tick: when periods end and sessions time out
+        self.machine_events: dict[str, MachineEvents] = {}
+        self.recorder: BehaviourRecorder | None = None
+        self.rollups: OeeRollups | None = None
+        if config.behaviour.enabled:
+            started = clock()
+            self.recorder = BehaviourRecorder(self._recorder_options(), started)
+            if config.behaviour.oee_rollups:
+                self.rollups = OeeRollups(config.behaviour.rollups, config.calendar, started)
         self.latest: dict[str, dict[str, Sample]] = {}
         self.sinks: dict[str, DeviceSink] = {}
         self.queue = WriteQueue(config.buffer.queue_size)
@@ -173,18 +194,23 @@ class Agent:
             d.name: AnomalyMonitor(d.name, d.profile.maintenance)
             for d in config.devices if d.profile.maintenance is not None and d.profile.maintenance.anomaly_tags
         }
+        self.health_trackers: dict[str, HealthTracker] = {
+            d.name: health_tracker(d.name, d.profile.maintenance, self.monitors.get(d.name), config.calendar.tz)
+            for d in config.devices if d.profile.maintenance is not None and wants_health(d.profile.maintenance)
+        }
         self.live = LiveView(
             config.devices, settings_from(config), record=self.record_event, gateway_id=config.gateway_id,
             oee=LiveOeeProvider(self.oee_engines, {
                 d.name: d.profile.oee.ideal_cycle_time_s for d in config.devices if d.profile.oee is not None
             }),
-            history=SqliteHistory(config.data_dir / "buffer.sqlite"),
+            history=SqliteHistory(config.data_dir / "buffer.sqlite"), health=HealthTrackers(self.health_trackers),
         )
         self.notifier = Notifier()
         self._tg: asyncio.TaskGroup | None = None
         self._device_tasks: dict[str, asyncio.Task[None]] = {}
         self._reload_requested = asyncio.Event()
         self._writer_task: asyncio.Task[None] | None = None
+        self.scheduler: AsyncIOScheduler | None = None
         self.edge_node: EdgeNodePublisher | None = None  # [sparkplug_node]: our tags on a plant broker
         self._edge_node_task: asyncio.Task[None] | None = None
 
@@ -193,6 +219,81 @@ class Agent:
     def record_event(self, event: Event) -> None:
         self.queue.put_nowait(Item((), (event,), None))  # events are never refused
         self.live.on_event(event)
+        if self.recorder is not None:
+            for summary in self.recorder.on_event(event):  # sessions it closed
+                self.record_event(summary)
+
+    # -- machine events and behaviour rollups (docs/oee.md, docs/events.md) -----------------------
+
+    def _recorder_options(self) -> RecorderOptions:
+        cfg = self.config
+        calendar = cfg.calendar
+        machines = {}
+        for d in cfg.devices:
+            if d.profile.oee is not None:
+                loc = d.location
+                machines[d.name] = MachineOptions(
+                    micro_stop_s=d.profile.oee.micro_stop_s, ideal_cycle_time_s=d.profile.oee.ideal_cycle_time_s,
+                    site=loc.site or None, area=loc.area or None, line=loc.line or None,
+                )
+        energy = {d.name: tag for d in cfg.devices if d.profile.oee is not None and (tag := energy_tag(d.profile))}
+        shifts = "shift" in cfg.behaviour.rollups and not calendar.always
+        return RecorderOptions(
+            rollups=tuple(r for r in cfg.behaviour.rollups if r != "shift"),
+            tz=calendar.tz,
+            shifts=calendar.shifts if shifts else None,
+            machines=machines,
+            energy_tags=energy,
+            max_events=cfg.behaviour.max_events,
+            delay_s=cfg.behaviour.rollup_delay_s,
+        )
+
+    def on_machine_samples(self, device: str, samples: Sequence[Sample]) -> None:
+        """A device's samples for its machine events and, for an energy tag, the behaviour profiles."""
+        machine = self.machine_events.get(device)
+        if machine is not None:
+            used = machine.tags
+            for s in samples:
+                if s.tag in used:
+                    for event in machine.feed(s):
+                        self.record_event(event)
+        recorder = self.recorder
+        if recorder is not None:
+            tag = recorder.options.energy_tags.get(device)
+            if tag is not None:
+                for s in samples:
+                    if s.tag == tag:
+                        recorder.on_sample(s)
+
+    def behaviour_tick(self) -> None:
+        """Periodic: stops whose late reason did not come, parts held back, ended periods rolled up."""
+        if self.recorder is None:
+            return
+        now = self.clock()
+        for machine in list(self.machine_events.values()):
+            for event in machine.advance(now):
+                self.record_event(event)
+        if self.rollups is not None:
+            places = {d.name: Place(d.location.site, d.location.area, d.location.line) for d in self.config.devices}
+            engines = {name: engine for name, engine in self.oee_engines.items() if name in self.machine_events}
+            for event in self.rollups.tick(now - self.config.behaviour.rollup_delay_s, engines, places):
+                self.record_event(event)
+        for event in self.recorder.tick(now):
+            self.record_event(event)
+
+    async def _behaviour_job(self) -> None:
+        """The scheduler's job: a coroutine, so that it runs in the loop with the sinks (a plain function
+        would run in a worker thread)."""
+        self.behaviour_tick()
+
+    def _flush_behaviour(self) -> None:
+        """At shutdown: what the machine events hold back, and the open sessions' summaries."""
+        for machine in self.machine_events.values():
+            for event in machine.flush():
+                self.record_event(event)
+        if self.recorder is not None:
+            for event in self.recorder.flush(self.clock()):
+                self.record_event(event)
 
     def _on_dropped(self, result: AppendResult) -> None:
         self.dropped["dropped_oldest"] += result.dropped_oldest
@@ -200,6 +301,11 @@ class Agent:
         event = self.overflow.add(result.dropped_oldest, result.dropped_newest, time.time())
         if event is not None:
             self.record_event(event)
+
+    async def _overflow_job(self) -> None:
+        """The scheduled flush, as a coroutine: apscheduler runs plain functions in a worker thread, and
+        recording an event must happen in the event loop."""
+        self._flush_overflow()
 
     def _flush_overflow(self, force: bool = False) -> bool:
         event = self.overflow.flush(time.time(), force=force)
@@ -235,7 +341,8 @@ class Agent:
         for sample in restored:
             self.latest.setdefault(sample.device, {})[sample.tag] = sample
         self.live.restore(restored)  # shown as stale until fresh values arrive
-        scheduler = AsyncIOScheduler(timezone="UTC")
+        await self._refill_oee()
+        scheduler = self.scheduler = AsyncIOScheduler(timezone="UTC")
         server = None
         try:
             async with asyncio.TaskGroup() as tg:
@@ -262,10 +369,15 @@ class Agent:
                         on_event=lambda kind, attrs: self.record_event(Event(GATEWAY, kind, attrs)),
                     )
                     self._schedule_sync(scheduler, _soon())
+                    scheduler.add_job(self._sync_guard, "interval", seconds=SYNC_GUARD_S, args=[scheduler],
+                                      id="sync-guard", max_instances=1, coalesce=True)
                 scheduler.add_job(self._prune, "interval", seconds=PRUNE_INTERVAL_S, id="prune", max_instances=1,
                                   coalesce=True)
-                scheduler.add_job(self._flush_overflow, "interval", seconds=OVERFLOW_FLUSH_S, id="overflow",
+                scheduler.add_job(self._overflow_job, "interval", seconds=OVERFLOW_FLUSH_S, id="overflow",
                                   max_instances=1, coalesce=True)
+                if self.recorder is not None:
+                    scheduler.add_job(self._behaviour_job, "interval", seconds=cfg.behaviour.tick_interval_s,
+                                      id="behaviour", max_instances=1, coalesce=True)
                 scheduler.start()
                 if http:
                     from edge_agent.status.app import serve
@@ -292,6 +404,7 @@ class Agent:
                 if self._edge_node_task is not None:  # publishes its NDEATH and disconnects
                     self._edge_node_task.cancel()
                     await asyncio.gather(self._edge_node_task, return_exceptions=True)
+                self._flush_behaviour()
                 self._reload_requested.set()  # ends the reload loop
                 self.writer.stop()
                 await writer_task
@@ -326,9 +439,18 @@ class Agent:
             self.oee_engines[device.name] = LiveOee(
                 device.name, device.profile.oee, self.config.calendar, options=options_for_profile(device.profile)
             )
+        if device.profile.oee is not None and self.recorder is not None and device.name not in self.machine_events:
+            self.machine_events[device.name] = MachineEvents(
+                device.name, device.profile.oee, options_for_profile(device.profile),
+                part_interval_s=self.config.behaviour.part_count_interval_s,
+            )
         maintenance = device.profile.maintenance
         if maintenance is not None and maintenance.anomaly_tags and device.name not in self.monitors:
             self.monitors[device.name] = AnomalyMonitor(device.name, maintenance)
+        if maintenance is not None and wants_health(maintenance) and device.name not in self.health_trackers:
+            self.health_trackers[device.name] = health_tracker(
+                device.name, maintenance, self.monitors.get(device.name), self.config.calendar.tz
+            )
         self._device_tasks[device.name] = self._tg.create_task(self._run_device(device, sink), name=device.name)
 
     async def _stop_device(self, name: str) -> None:
@@ -338,8 +460,15 @@ class Agent:
             await asyncio.gather(task, return_exceptions=True)
         self.sinks.pop(name, None)
         self.oee_engines.pop(name, None)
+        machine = self.machine_events.pop(name, None)
+        if machine is not None:
+            for event in machine.flush():
+                self.record_event(event)
         self.monitors.pop(name, None)
+        self.health_trackers.pop(name, None)
         self.latest.pop(name, None)
+        if self.edge_node is not None:
+            self.edge_node.forget(name)  # DDEATH; a device that comes back is born again
 
     def request_reload(self) -> None:
         """Ask for a config reload (SIGHUP); done by the reload task, one at a time."""
@@ -365,6 +494,8 @@ class Agent:
             log.error("config reload rejected, the previous config keeps running:\n  %s", "\n  ".join(exc.problems))
             self.record_event(Event(GATEWAY, "config_reload_failed", {"problems": exc.problems}))
             return exc.problems
+        from edge_agent.ops.logs import reconfigure  # log levels apply at once, the command line's on top
+        reconfigure(new)
         old = {d.name: d for d in self.config.devices}
         fresh = {d.name: d for d in new.devices}
         removed = [n for n in old if n not in fresh]
@@ -373,9 +504,11 @@ class Agent:
         for name in removed + changed:
             await self._stop_device(name)
         keys = ("gateway_id", "data_dir", "http", "buffer", "collector", "calendar", "status", "users", "twin",
-                "alarms", "sparkplug_node")
+                "alarms", "behaviour", "sparkplug_node")
         later = [k for k in keys if _comparable(getattr(new, k)) != _comparable(getattr(self.config, k))]
         self.config = dataclasses.replace(self.config, devices=new.devices)
+        if self.recorder is not None:
+            self.recorder.options = self._recorder_options()  # machines added or removed
         self.live.set_devices([fresh[n] for n in added + changed], removed + changed)
         for name in added + changed:
             self._start_device(fresh[name])
@@ -386,19 +519,57 @@ class Agent:
         }))
         return []
 
+    async def _refill_oee(self) -> None:
+        """After a restart, give the live OEE engines what the buffer holds of the current day and shift,
+        so the day's and the shift's figures (and their rollups) include the time before the restart.
+
+        Runs before the connectors start: an engine takes each tag's samples in time order. Machine
+        events are not fed (they were recorded the first time)."""
+        if not self.oee_engines or self.writer is None or self.buffer is None:
+            return
+        now = time.time()
+        tz = self.config.calendar.tz
+        since = datetime.fromtimestamp(now, tz).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+        for shift in self.config.calendar.shifts(now - 86_400.0, now + 1.0):
+            if shift.start <= now < shift.end:
+                since = min(since, shift.start)
+        devices, fed, seq = list(self.oee_engines), 0, 0
+        started = time.monotonic()
+        while True:
+            page, last = await self.writer.call(self.buffer.samples_since, since, devices, seq)
+            if last == seq:  # nothing more stored
+                break
+            seq = last
+            for sample in page:
+                engine = self.oee_engines.get(sample.device)
+                if engine is not None and sample.tag in engine.tags:
+                    engine.feed(sample)
+                    fed += 1
+        if fed:
+            log.info("OEE: %d samples of the current day and shift read back from the buffer in %.1f s",
+                     fed, time.monotonic() - started)
+
+    def shift_oee(self) -> dict[str, OeeResult]:
+        """Live OEE of each OEE device over its current shift (so far); devices outside a shift are left out."""
+        now = time.time()
+        results = {name: engine.current_shift(now) for name, engine in self.oee_engines.items()}
+        return {name: r for name, r in results.items() if r is not None}
+
     def _computed_metrics(self) -> dict[str, dict[str, Value]]:
         """Figures the Sparkplug edge node publishes as metrics of their device: live OEE of the
-        current shift."""
-        now = time.time()
+        current shift, and the health index where predictive maintenance runs."""
         out: dict[str, dict[str, Value]] = {}
-        for name, engine in self.oee_engines.items():
-            result = engine.current_shift(now)
+        for name, result in self.shift_oee().items():
             if result is not None:
                 out[name] = {
                     "OEE/oee": round(result.oee, 6), "OEE/availability": round(result.availability, 6),
                     "OEE/performance": round(result.performance, 6), "OEE/quality": round(result.quality, 6),
                     "OEE/good_count": result.good_count, "OEE/scrap_count": result.scrap_count,
                 }
+        for name, tracker in self.health_trackers.items():
+            figures = tracker.figures()
+            if figures is not None and figures.index is not None:
+                out.setdefault(name, {})["Health/index"] = round(float(figures.index), 3)
         return out
 
     def _healthy(self) -> bool:
@@ -446,9 +617,21 @@ class Agent:
 
     def _schedule_sync(self, scheduler: AsyncIOScheduler, when: datetime) -> None:
         """Run one sync round at ``when``; each round schedules the next ``interval_s`` after it ends,
-        so a long drain round never overlaps the next one and a late start is never skipped."""
+        so a long drain round never overlaps the next one and a late start is never skipped.
+
+        ``max_instances=2``: the round that schedules its successor is itself still running for the
+        scheduler until it returns; with 1, a busy loop could make the scheduler skip the successor,
+        ending the chain (and :meth:`_sync_guard` would have to restart it)."""
         scheduler.add_job(self._sync, "date", run_date=when, args=[scheduler], id="sync", replace_existing=True,
-                          misfire_grace_time=None)
+                          misfire_grace_time=None, max_instances=2)
+
+    async def _sync_guard(self, scheduler: AsyncIOScheduler) -> None:
+        """Restart the sync chain if no round is scheduled and none is running (it must never stop)."""
+        if self.stopping.is_set() or not scheduler.running:
+            return
+        if scheduler.get_job("sync") is None and not self._sync_lock.locked():
+            log.warning("sync: no round was scheduled; restarting the sync schedule")
+            self._schedule_sync(scheduler, _soon())
 
     async def _sync(self, scheduler: AsyncIOScheduler) -> None:
         assert self.uploader is not None and self.config.collector is not None
@@ -512,6 +695,11 @@ class Agent:
             "sync": self.uploader.status.as_dict() if self.uploader else {"last_result": "disabled"},
             "sparkplug_node": self.edge_node.status() if self.edge_node is not None else None,
         }
+
+
+def energy_tag(profile: Profile) -> str | None:
+    """The profile's cumulative energy tag: the first tag in kWh (for energy per good part)."""
+    return next((t.name for t in profile.tags if t.unit.strip().lower() == "kwh"), None)
 
 
 def _comparable(value: Any) -> Any:

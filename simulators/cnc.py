@@ -163,6 +163,24 @@ class CncMachine(Machine):
                 self._first_part_risk = 0.25
             self._resume(t)
 
+    def force_stop(self, reason: int, duration_s: float | None = None) -> bool:
+        """Stop now, as a remote stop from the PLC's command register would (a test control).
+
+        ``reason`` 11-13 gives a short stop (``STOPPED``), 21-23 a breakdown with its alarm code. The
+        stop lasts ``duration_s`` (default: 60 s, or 300 s for a breakdown), then the normal schedule
+        resumes. Only a running machine stops; returns whether it did. The random streams are not
+        touched, so the rest of the simulation stays deterministic for a given sequence of commands.
+        """
+        if self.state != CncState.RUNNING or reason not in (*SHORT_STOP_REASONS, *BREAKDOWN_REASONS):
+            return False
+        if reason in BREAKDOWN_REASONS:
+            self.alarm_code = CNC_ALARMS[reason]
+            self._enter(CncState.BREAKDOWN, reason, self.t, 300.0 if duration_s is None else duration_s)
+        else:
+            self._enter(CncState.STOPPED, reason, self.t, 60.0 if duration_s is None else duration_s)
+        self._refresh()
+        return True
+
     def _resume(self, t: float) -> None:
         if t >= self._next_break:
             self._begin_break(t)

@@ -20,7 +20,7 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 from pymodbus.simulator.simcore import SimCore
 
 from simulators.cnc import CncMachine
-from simulators.registers import TABLE_SIZES, cnc_image, decode, encode
+from simulators.registers import STOP_COMMAND_REGISTER, TABLE_SIZES, cnc_image, decode, encode
 
 __all__ = ["CncModbusServer", "decode", "encode"]
 
@@ -91,12 +91,21 @@ class CncModbusServer:
         log.info("Modbus TCP server on %s:%d, units %s", self.host, self.port, self.unit_ids)
 
     async def update(self) -> None:
-        """Copy the machines' current values into their registers and coils."""
+        """Act on stop commands, then copy the machines' current values into their registers and coils.
+
+        A client stops a machine by writing a reason code to holding register
+        :data:`~simulators.registers.STOP_COMMAND_REGISTER` (11-13 a short stop, 21-23 a breakdown);
+        the write of the new image clears it.
+        """
         server = self._server
         if server is None:
             return
         for machine in self.machines:
             unit = self.unit_ids[machine.name]
+            command = (await server.async_getValues(unit, 3, STOP_COMMAND_REGISTER, 1))[0]
+            if command:
+                stopped = machine.force_stop(int(command))
+                log.info("%s: stop command %d %s", machine.name, command, "done" if stopped else "ignored")
             image = cnc_image(machine)
             for table, fc in _WRITE_FC.items():
                 values: list[int] | list[bool] = image[table]

@@ -105,6 +105,9 @@ CNC_REGISTER_MAP: tuple[RegisterTag, ...] = (
     RegisterTag("power", "input", 0, "float32"),
     RegisterTag("energy", "input", 2, "float64"),
 )
+# The command register: a client writes a stop reason code here (11-13 short stop, 21-23 breakdown) to
+# stop the machine now (see CncMachine.force_stop); the server acts on it and clears it.
+STOP_COMMAND_REGISTER = 30
 # Sizes of the tables served (registers 17-19 and 28-31 read as 0, so block reads across gaps work).
 TABLE_SIZES: dict[str, int] = {"holding": 32, "input": 8, "coil": 16, "discrete": 16}
 

@@ -5,6 +5,11 @@
   (:mod:`.ingest_api`).
 * ``GET /api/v1/stats``, ``/api/v1/gateways``, ``/api/v1/samples``,
   ``/api/v1/events``, ``/health``, ``/metrics`` (:mod:`.query_api`).
+* ``GET /api/v1/gateways/{gateway}/devices[/{device}/twin]`` -- the latest
+  twin of each device (:mod:`.twin_api`, kept at ingest by :mod:`.twin`);
+* ``GET /api/v1/oee`` -- fleet OEE from ``oee_rollup`` events (:mod:`.oee_api`);
+* ``POST /api/v1/export`` -- samples or events as CSV, JSON lines or Parquet,
+  streamed (:mod:`.export_api`).
 * ``GET /openapi.json`` -- the OpenAPI document of all of them.
 
 Errors are JSON ``{"detail": "..."}``; 422 (invalid batch) and 400 (bad query
@@ -24,15 +29,18 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 
 from cloud_sync.analytics.router import analytics_router
-from cloud_sync.collector import ingest_api, query_api
+from cloud_sync.collector import export_api, ingest_api, oee_api, query_api, twin_api
 from cloud_sync.collector.body import MAX_BODY, MAX_DECODED, Rejected
 from cloud_sync.collector.context import Collector, rejection
+from cloud_sync.collector.fleet import fleet_router
 from cloud_sync.collector.keys import KeyRing
 from cloud_sync.collector.metrics import Metrics, RequestMetrics
 from cloud_sync.collector.params import BadParameter
 from cloud_sync.collector.ratelimit import RateLimiter
 from cloud_sync.collector.store import Store
 
+DEFAULT_EXPORT_CHUNK = 5000
+"""Rows per page of an export (read, encoded and sent before the next)."""
 DEFAULT_RATE_LIMIT = 100.0
 """Batches per second and gateway, per collector process (burst: twice as many)."""
 
@@ -46,6 +54,7 @@ def create_app(
     rate_limit: float = DEFAULT_RATE_LIMIT,
     rate_burst: float | None = None,
     limiter: RateLimiter | None = None,
+    export_chunk: int = DEFAULT_EXPORT_CHUNK,
 ) -> FastAPI:
     """Build the collector app over ``store``.
 
@@ -54,7 +63,11 @@ def create_app(
     act for any gateway. The body limits are in bytes. ``rate_limit`` is in
     batches per second per gateway (``0`` disables it), ``rate_burst`` how many
     may come at once (default twice the rate); ``limiter`` replaces both (tests).
+    ``export_chunk`` is the page size of ``POST /api/v1/export`` in rows: the
+    most an export holds in memory at once.
     """
+    if export_chunk < 1:
+        raise ValueError(f"export_chunk must be at least 1, not {export_chunk}")
     collector = Collector(
         store=store,
         keys=KeyRing(store, api_keys),
@@ -62,6 +75,7 @@ def create_app(
         metrics=Metrics(),
         max_body=max_body,
         max_decoded=max_decoded,
+        export_chunk=export_chunk,
     )
     app = FastAPI(
         title="edge collector",
@@ -92,11 +106,20 @@ def create_app(
 
     # FastAPI builds a route's models and dependencies when it is added, which is most of the cost of an
     # app; the routes hold no state (handlers find the Collector in app.state), so every app shares them
-    app.router.routes.extend([*ingest_api.router.routes, *query_api.router.routes])
+    app.router.routes.extend(
+        [
+            *ingest_api.router.routes,
+            *query_api.router.routes,
+            *twin_api.router.routes,
+            *oee_api.router.routes,
+            *export_api.router.routes,
+        ]
+    )
     app.include_router(analytics_router(
         store.analytics_connection, authenticate=collector.authenticate,
         get_write_connection=lambda: store.analytics_connection(write=True),
     ))
+    app.include_router(fleet_router())  # the fleet page at / (docs/analytics.md)
     app.add_middleware(RequestMetrics, metrics=collector.metrics)
     _describe_bad_parameters_as_400(app)
     return app

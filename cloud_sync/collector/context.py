@@ -36,7 +36,7 @@ api_key_scheme = APIKeyHeader(
 
 @dataclass
 class Collector:
-    """The state of one collector app: storage, keys, rate limit, metrics, body limits."""
+    """The state of one collector app: storage, keys, rate limit, metrics, body limits, export page size."""
 
     store: Store
     keys: KeyRing
@@ -44,6 +44,7 @@ class Collector:
     metrics: Metrics
     max_body: int
     max_decoded: int
+    export_chunk: int = 5000
     store_failing: bool = False
 
     def call_store(self, fn: Callable[..., T], *args: Any, proves_health: bool = True) -> T:

@@ -128,6 +128,41 @@ MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "CREATE INDEX events_ts ON events (ts)",
         ),
     ),
+    (
+        # The latest twin of every device of every gateway, kept at ingest in the batch's
+        # transaction (cloud_sync.collector.twin): one row per device, one per reported tag
+        # and one per derived figure (state, connection, OEE, health, alarms), each with the
+        # instant of its value, so that an older value arriving late never replaces a newer one.
+        # ``events_kind_ts`` serves the queries by kind (fleet OEE, exports of one kind).
+        "0005_device_twins",
+        (
+            """CREATE TABLE device_twins (
+                gateway_id TEXT NOT NULL,
+                device TEXT NOT NULL,
+                last_seen {real} NOT NULL,
+                updated_at {real} NOT NULL,
+                PRIMARY KEY (gateway_id, device)
+            )""",
+            """CREATE TABLE device_twin_tags (
+                gateway_id TEXT NOT NULL,
+                device TEXT NOT NULL,
+                tag TEXT NOT NULL,
+                ts {real} NOT NULL,
+                value {value},
+                quality {int} NOT NULL,
+                PRIMARY KEY (gateway_id, device, tag)
+            ){norowid}""",
+            """CREATE TABLE device_twin_derived (
+                gateway_id TEXT NOT NULL,
+                device TEXT NOT NULL,
+                name TEXT NOT NULL,
+                ts {real} NOT NULL,
+                value {json} NOT NULL,
+                PRIMARY KEY (gateway_id, device, name)
+            ){norowid}""",
+            "CREATE INDEX events_kind_ts ON events (kind, ts)",
+        ),
+    ),
 )
 
 

@@ -38,6 +38,7 @@ from psycopg_pool import ConnectionPool
 from cloud_sync.collector.migrations import CREATE_MIGRATIONS_TABLE, migrations_for, render, unknown_migrations
 from cloud_sync.collector.sql_common import Cursor, RetryableStoreError, SqlStore
 from cloud_sync.collector.store import StoreError, display_url
+from cloud_sync.collector.twin import TwinUpdate
 from cloud_sync.schema import Batch
 
 log = logging.getLogger("cloud_sync.collector.store")
@@ -75,6 +76,27 @@ _EVENTS = _RowSpec(
     columns=("seq", "event_id", "ts", "device", "kind", "attributes"),
     temp_ddl="seq BIGINT, event_id TEXT, ts DOUBLE PRECISION, device TEXT, kind TEXT, attributes JSONB",
     convert=lambda r: (r[0], r[1], r[2], r[3], r[4], orjson.dumps(r[5]).decode()),
+)
+
+_UPSERT_TAGS = (
+    "INSERT INTO device_twin_tags (gateway_id, device, tag, ts, value, quality) "
+    "SELECT %s, u.d, u.t, u.ts, u.v::jsonb, u.q "
+    "FROM unnest(%s::text[], %s::text[], %s::float8[], %s::text[], %s::int8[]) AS u(d, t, ts, v, q) "
+    "ON CONFLICT (gateway_id, device, tag) DO UPDATE SET "
+    "ts = excluded.ts, value = excluded.value, quality = excluded.quality WHERE excluded.ts >= device_twin_tags.ts"
+)
+_UPSERT_DERIVED = (
+    "INSERT INTO device_twin_derived (gateway_id, device, name, ts, value) "
+    "SELECT %s, u.d, u.n, u.ts, u.v::jsonb "
+    "FROM unnest(%s::text[], %s::text[], %s::float8[], %s::text[]) AS u(d, n, ts, v) "
+    "ON CONFLICT (gateway_id, device, name) DO UPDATE SET "
+    "ts = excluded.ts, value = excluded.value WHERE excluded.ts >= device_twin_derived.ts"
+)
+_UPSERT_DEVICES = (
+    "INSERT INTO device_twins (gateway_id, device, last_seen, updated_at) "
+    "SELECT %s, u.d, u.seen, %s FROM unnest(%s::text[], %s::float8[]) AS u(d, seen) "
+    "ON CONFLICT (gateway_id, device) DO UPDATE SET "
+    "last_seen = GREATEST(device_twins.last_seen, excluded.last_seen), updated_at = excluded.updated_at"
 )
 
 
@@ -139,6 +161,36 @@ class PostgresStore(SqlStore):
             (gw,),
         )
         return cur.rowcount
+
+    def _upsert_twin(self, cur: Cursor, gateway: str, update: TwinUpdate, now: float) -> None:
+        """One ``INSERT ... SELECT FROM unnest(...)`` per twin table, rows in key order (a fixed lock order)."""
+        if update.tags:
+            rows = update.tag_rows()
+            cur.execute(
+                _UPSERT_TAGS,
+                (
+                    gateway,
+                    [r[0] for r in rows],
+                    [r[1] for r in rows],
+                    [float(r[2]) for r in rows],
+                    [_json(r[3]) for r in rows],
+                    [r[4] for r in rows],
+                ),
+            )
+        if update.derived:
+            derived = update.derived_rows()
+            cur.execute(
+                _UPSERT_DERIVED,
+                (
+                    gateway,
+                    [r[0] for r in derived],
+                    [r[1] for r in derived],
+                    [float(r[2]) for r in derived],
+                    [orjson.dumps(r[3]).decode() for r in derived],
+                ),
+            )
+        devices = update.device_rows()
+        cur.execute(_UPSERT_DEVICES, (gateway, now, [d for d, _ in devices], [float(seen) for _, seen in devices]))
 
     def _range_stored(self, cur: psycopg.Cursor[Any], table: str, batch: Batch) -> bool:
         """Whether any row of the batch's sequence range is already stored (committed)."""

@@ -23,11 +23,12 @@ from cloud_sync.collector.metrics import CONTENT_TYPE_LATEST
 from cloud_sync.collector.store import EventQuery, SampleQuery
 
 
-def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     descriptions = {
         400: "a query parameter cannot be used; errors name it",
         401: "missing, unknown or revoked API key",
         403: "the key may read only its own gateway",
+        404: "no such gateway or device",
         503: "storage unavailable; retry after Retry-After seconds",
     }
     return {code: {"model": ErrorBody, "description": descriptions[code]} for code in codes}
@@ -38,7 +39,7 @@ _TO = Query(None, alias="to", description="exclusive; ISO 8601 (no offset: UTC) 
 _LIMIT = Query(None, ge=1, description=f"rows at most (default {params.DEFAULT_LIMIT}, capped at {params.MAX_LIMIT})")
 
 
-def _readable_gateway(identity: Identity, requested: str | None) -> str | None:
+def readable_gateway(identity: Identity, requested: str | None) -> str | None:
     """The gateway filter a key may use: its own gateway, or any for an unbound key."""
     if identity.gateway is None:
         return requested
@@ -56,7 +57,7 @@ router = APIRouter()
 
 
 @router.get(
-    "/api/v1/stats", summary="Rows and batches stored per gateway", response_model=Stats, responses=_errors(503)
+    "/api/v1/stats", summary="Rows and batches stored per gateway", response_model=Stats, responses=error_responses(503)
 )
 def get_stats(request: Request) -> Response:
     collector = collector_of(request)
@@ -67,7 +68,7 @@ def get_stats(request: Request) -> Response:
     "/api/v1/gateways",
     summary="Every gateway: last seen, reported backlog, last batch, counts",
     response_model=Gateways,
-    responses=_errors(401, 503),
+    responses=error_responses(401, 503),
 )
 def get_gateways(request: Request, api_key: str | None = Security(api_key_scheme)) -> Response:
     collector = collector_of(request)
@@ -82,7 +83,7 @@ def get_gateways(request: Request, api_key: str | None = Security(api_key_scheme
     "/api/v1/samples",
     summary="Samples, ordered by time",
     response_model=Samples,
-    responses=_errors(400, 401, 403, 503),
+    responses=error_responses(400, 401, 403, 503),
 )
 def get_samples(
     request: Request,
@@ -98,7 +99,7 @@ def get_samples(
     identity = collector.authenticate(api_key)
     lo, hi = params.parse_range(start, end)
     query = SampleQuery(
-        gateway=_readable_gateway(identity, params.parse_name("gateway", gateway)),
+        gateway=readable_gateway(identity, params.parse_name("gateway", gateway)),
         device=params.parse_name("device", device),
         tag=params.parse_name("tag", tag),
         start=lo,
@@ -113,7 +114,7 @@ def get_samples(
     "/api/v1/events",
     summary="Events, ordered by time",
     response_model=Events,
-    responses=_errors(400, 401, 403, 503),
+    responses=error_responses(400, 401, 403, 503),
 )
 def get_events(
     request: Request,
@@ -129,7 +130,7 @@ def get_events(
     identity = collector.authenticate(api_key)
     lo, hi = params.parse_range(start, end)
     query = EventQuery(
-        gateway=_readable_gateway(identity, params.parse_name("gateway", gateway)),
+        gateway=readable_gateway(identity, params.parse_name("gateway", gateway)),
         device=params.parse_name("device", device),
         kind=params.parse_name("kind", kind),
         start=lo,

@@ -18,8 +18,9 @@ from typing import Any, Protocol
 
 import orjson
 
+from cloud_sync.collector import twin
 from cloud_sync.collector.migrations import Dialect
-from cloud_sync.collector.store import EventQuery, KeyRecord, SampleQuery, StoreError
+from cloud_sync.collector.store import EventQuery, KeyRecord, NotFound, SampleQuery, StoreError
 from cloud_sync.schema import Batch, BatchAck
 
 log = logging.getLogger("cloud_sync.collector.store")
@@ -55,6 +56,35 @@ INSERT_KEY = f"INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)
 SELECT_KEY = f"SELECT {KEY_COLUMNS} FROM api_keys WHERE key_id = ?"
 LIST_KEYS = f"SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at, key_id"
 REVOKE_KEY = "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL"
+UPSERT_DEVICE = (
+    "INSERT INTO device_twins (gateway_id, device, last_seen, updated_at) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (gateway_id, device) DO UPDATE SET "
+    "last_seen = {greatest}(device_twins.last_seen, excluded.last_seen), updated_at = excluded.updated_at"
+)
+UPSERT_TAG = (
+    "INSERT INTO device_twin_tags (gateway_id, device, tag, ts, value, quality) VALUES (?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (gateway_id, device, tag) DO UPDATE SET "
+    "ts = excluded.ts, value = excluded.value, quality = excluded.quality WHERE excluded.ts >= device_twin_tags.ts"
+)
+UPSERT_DERIVED = (
+    "INSERT INTO device_twin_derived (gateway_id, device, name, ts, value) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (gateway_id, device, name) DO UPDATE SET "
+    "ts = excluded.ts, value = excluded.value WHERE excluded.ts >= device_twin_derived.ts"
+)
+GATEWAY_KNOWN = "SELECT 1 FROM gateways WHERE gateway_id = ?"
+SELECT_DEVICE = "SELECT last_seen, updated_at FROM device_twins WHERE gateway_id = ? AND device = ?"
+SELECT_DEVICES = "SELECT device, last_seen, updated_at FROM device_twins WHERE gateway_id = ? ORDER BY device"
+SELECT_DEVICE_TAGS = (
+    "SELECT tag, ts, value, quality FROM device_twin_tags WHERE gateway_id = ? AND device = ? ORDER BY tag"
+)
+SELECT_DEVICE_DERIVED = (
+    "SELECT name, ts, value FROM device_twin_derived WHERE gateway_id = ? AND device = ? ORDER BY name"
+)
+SELECT_GATEWAY_SUMMARY = (
+    "SELECT device, name, value FROM device_twin_derived "
+    "WHERE gateway_id = ? AND name IN ('state', 'connection', 'alarms')"
+)
+COUNT_GATEWAY_TAGS = "SELECT device, COUNT(*) FROM device_twin_tags WHERE gateway_id = ? GROUP BY device"
 SAMPLE_COLUMNS = ("gateway_id", "seq", "device", "tag", "ts", "value", "quality")
 EVENT_COLUMNS = ("gateway_id", "seq", "event_id", "ts", "device", "kind", "attributes")
 
@@ -94,6 +124,10 @@ class SqlStore:
         """Insert the batch's rows, skipping those already stored; return how many were new."""
         raise NotImplementedError
 
+    def _upsert_twin(self, cur: Cursor, gateway: str, update: twin.TwinUpdate, now: float) -> None:
+        """Merge a batch's :class:`~cloud_sync.collector.twin.TwinUpdate` into the twin tables."""
+        raise NotImplementedError
+
     # -- SQL -----------------------------------------------------------------------
 
     def _sql(self, sql: str) -> str:
@@ -131,6 +165,10 @@ class SqlStore:
                 cur.execute(self._sql(COUNT_DUPLICATE), (gw, now, now, backlog))
                 return BatchAck(batch_id=batch.batch_id, accepted=0, duplicates=total, duplicate_batch=True)
             accepted = self._insert_rows(cur, batch) if total else 0
+            if accepted:
+                update = twin.from_samples(batch.rows) if batch.stream == "samples" else twin.from_events(batch.rows)
+                if update:
+                    self._upsert_twin(cur, gw, update, now)
             samples, events = (accepted, 0) if batch.stream == "samples" else (0, accepted)
             cur.execute(self._sql(UPSERT_GATEWAY), (gw, now, now, batch.batch_id, backlog, samples, events))
         return BatchAck(batch_id=batch.batch_id, accepted=accepted, duplicates=total - accepted, duplicate_batch=False)
@@ -204,6 +242,60 @@ class SqlStore:
             out.append(event)
         return out
 
+    # -- device twins ----------------------------------------------------------------------
+
+    def device_twin(self, gateway: str, device: str) -> dict[str, Any]:
+        """The latest twin of one device (see :mod:`cloud_sync.collector.twin`); :class:`NotFound` if unknown."""
+        with self._transaction(write=False) as cur:
+            cur.execute(self._sql(SELECT_DEVICE), (gateway, device))
+            head = cur.fetchone()
+            if head is None:
+                cur.execute(self._sql(GATEWAY_KNOWN), (gateway,))
+                if cur.fetchone() is None:
+                    raise NotFound(f"unknown gateway {gateway!r:.140}")
+                raise NotFound(f"gateway {gateway!r:.140} has no device {device!r:.140}")
+            cur.execute(self._sql(SELECT_DEVICE_TAGS), (gateway, device))
+            tags = cur.fetchall()
+            cur.execute(self._sql(SELECT_DEVICE_DERIVED), (gateway, device))
+            derived = {
+                name: {"value": _json_value(value, self.dialect), "ts": ts} for name, ts, value in cur.fetchall()
+            }
+        summary = _summary({name: d["value"] for name, d in derived.items()})
+        return {
+            "gateway_id": gateway,
+            "device": device,
+            "last_seen": head[0],
+            "updated_at": head[1],
+            **summary,
+            "reported": {tag: {"value": value, "ts": ts, "quality": quality} for tag, ts, value, quality in tags},
+            "derived": derived,
+        }
+
+    def devices(self, gateway: str) -> list[dict[str, Any]]:
+        """The devices of ``gateway`` with state, connection, active alarms and last seen; :class:`NotFound`."""
+        with self._transaction(write=False) as cur:
+            cur.execute(self._sql(GATEWAY_KNOWN), (gateway,))
+            if cur.fetchone() is None:
+                raise NotFound(f"unknown gateway {gateway!r:.140}")
+            cur.execute(self._sql(SELECT_DEVICES), (gateway,))
+            heads = cur.fetchall()
+            cur.execute(self._sql(SELECT_GATEWAY_SUMMARY), (gateway,))
+            figures: dict[str, dict[str, Any]] = {}
+            for device, name, value in cur.fetchall():
+                figures.setdefault(device, {})[name] = _json_value(value, self.dialect)
+            cur.execute(self._sql(COUNT_GATEWAY_TAGS), (gateway,))
+            tag_counts = dict(cur.fetchall())
+        return [
+            {
+                "device": device,
+                **_summary(figures.get(device, {})),
+                "tags": tag_counts.get(device, 0),
+                "last_seen": last_seen,
+                "updated_at": updated_at,
+            }
+            for device, last_seen, updated_at in heads
+        ]
+
     # -- API keys ----------------------------------------------------------------------------
 
     def add_key(self, record: KeyRecord) -> None:
@@ -244,6 +336,30 @@ class SqlStore:
         return None if row is None else KeyRecord(*row)
 
 
+def _json_value(value: Any, dialect: Dialect) -> Any:
+    """A ``{json}`` column as Python: SQLite keeps JSON as text, psycopg decodes JSONB itself."""
+    return orjson.loads(value) if dialect == "sqlite" else value
+
+
+def _summary(figures: dict[str, Any]) -> dict[str, Any]:
+    """The headline of a twin: state category, connection state, number of active alarms (``None``: unknown)."""
+    def field(name: str, key: str, kind: type) -> Any:
+        figure = figures.get(name)
+        value = figure.get(key) if isinstance(figure, dict) else None
+        return value if isinstance(value, kind) and not isinstance(value, bool) else None
+
+    return {
+        "state": field("state", "category", str),
+        "connection": field("connection", "state", str),
+        "alarms_active": field("alarms", "active", int),
+    }
+
+
+def render_sql(sql: str, dialect: Dialect) -> str:
+    """``sql`` (``?`` placeholders, ``{greatest}``) in the dialect of a backend."""
+    return _render(sql, dialect)
+
+
 @cache
 def _render(sql: str, dialect: Dialect) -> str:
     if dialect == "postgresql":
@@ -269,11 +385,16 @@ def _select(
     params: list[Any] = []
     for column, value in filters:
         if value is not None:
-            where.append(f"{hint}{column} = ?")
+            # ``kind`` has its own (kind, ts) index, which serves both the filter and the order
+            where.append(f"{'' if column == 'kind' else hint}{column} = ?")
             params.append(value)
     if query.start is not None:
         where.append("ts >= ?")
         params.append(query.start)
+    if query.after is not None:  # keyset paging: rows after (ts, gateway_id, seq), still through the ts index
+        ts, gateway, seq = query.after
+        where.append("ts >= ? AND (ts > ? OR gateway_id > ? OR (gateway_id = ? AND seq > ?))")
+        params.extend((ts, ts, gateway, gateway, seq))
     if query.end is not None:
         where.append("ts < ?")
         params.append(query.end)

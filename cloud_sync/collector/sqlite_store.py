@@ -25,8 +25,9 @@ from pathlib import Path
 import orjson
 
 from cloud_sync.collector.migrations import CREATE_MIGRATIONS_TABLE, migrations_for, render, unknown_migrations
-from cloud_sync.collector.sql_common import Cursor, SqlStore
+from cloud_sync.collector.sql_common import UPSERT_DERIVED, UPSERT_DEVICE, UPSERT_TAG, Cursor, SqlStore, render_sql
 from cloud_sync.collector.store import StoreError, Synchronous
+from cloud_sync.collector.twin import TwinUpdate
 from cloud_sync.schema import Batch
 
 log = logging.getLogger("cloud_sync.collector.store")
@@ -39,6 +40,10 @@ _INSERT_EVENTS = (
     "INSERT INTO events (gateway_id, seq, event_id, ts, device, kind, attributes) "
     "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (gateway_id, seq) DO NOTHING"
 )
+
+_UPSERT_TAG = render_sql(UPSERT_TAG, "sqlite")
+_UPSERT_DERIVED = render_sql(UPSERT_DERIVED, "sqlite")
+_UPSERT_DEVICE = render_sql(UPSERT_DEVICE, "sqlite")
 
 
 class SQLiteStore(SqlStore):
@@ -109,6 +114,17 @@ class SQLiteStore(SqlStore):
                 ],
             )
         return cur.rowcount
+
+    def _upsert_twin(self, cur: Cursor, gateway: str, update: TwinUpdate, now: float) -> None:
+        assert isinstance(cur, sqlite3.Cursor)
+        if update.tags:
+            cur.executemany(_UPSERT_TAG, [(gateway, *row) for row in update.tag_rows()])
+        if update.derived:
+            cur.executemany(
+                _UPSERT_DERIVED,
+                [(gateway, d, n, ts, orjson.dumps(v).decode()) for d, n, ts, v in update.derived_rows()],
+            )
+        cur.executemany(_UPSERT_DEVICE, [(gateway, d, seen, now) for d, seen in update.device_rows()])
 
     @contextmanager
     def analytics_connection(self, write: bool = False) -> Iterator[tuple[sqlite3.Connection, str]]:

@@ -36,6 +36,7 @@ __all__ = [
     "MIGRATIONS",
     "EventQuery",
     "KeyRecord",
+    "NotFound",
     "SampleQuery",
     "Store",
     "StoreError",
@@ -51,6 +52,8 @@ SQLITE_PREFIX = "sqlite:///"
 POSTGRES_SCHEMES = ("postgresql", "postgres")
 STAT_KEYS = ("samples", "events", "batches", "duplicate_batches")
 Synchronous = Literal["normal", "full"]
+RowKey = tuple[float, str, int]
+"""``(ts, gateway_id, seq)``: the order of rows in queries; ``after`` resumes a query past one (keyset paging)."""
 
 
 class StoreError(Exception):
@@ -58,6 +61,13 @@ class StoreError(Exception):
 
     Callers should treat it as retryable: nothing of the failed call was committed.
     """
+
+
+class NotFound(LookupError):
+    """What was asked for (a gateway, a device) is not stored; the message names it."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "not found"
 
 
 class UnsupportedBackend(ValueError):
@@ -74,6 +84,7 @@ class SampleQuery:
     start: float | None = None
     end: float | None = None
     limit: int = 1000
+    after: RowKey | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +97,7 @@ class EventQuery:
     start: float | None = None
     end: float | None = None
     limit: int = 1000
+    after: RowKey | None = None
 
 
 @dataclass(frozen=True)
@@ -123,6 +135,14 @@ class Store(Protocol):
 
     def events(self, query: EventQuery) -> list[dict[str, Any]]:
         """Events matching ``query``, ordered by ``(ts, gateway_id, seq)``, at most ``query.limit``."""
+        ...
+
+    def device_twin(self, gateway: str, device: str) -> dict[str, Any]:
+        """The latest twin of one device; raises :class:`NotFound` for an unknown gateway or device."""
+        ...
+
+    def devices(self, gateway: str) -> list[dict[str, Any]]:
+        """The devices of one gateway with their state and last seen; :class:`NotFound` if unknown."""
         ...
 
     def add_key(self, record: KeyRecord) -> None:

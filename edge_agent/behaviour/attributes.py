@@ -492,6 +492,7 @@ class OeeRollup(PeriodFields):
     downtime_s: Seconds
     changeover_s: Seconds
     small_stops_s: Seconds
+    no_data_s: Seconds = Field(default=0.0, description="planned time the agent had no data for (a partial period)")
     availability: Ratio
     performance: Ratio
     performance_raw: Ratio

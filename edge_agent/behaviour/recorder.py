@@ -51,6 +51,9 @@ class RecorderOptions:
     positions: tuple[str, ...] = ()
     keep_s: float = 2 * 86_400.0
     max_events: int = 200_000
+    delay_s: float = 0.0
+    """A period is rolled up once it ended ``delay_s`` ago, so that events about its end (a stop's late
+    reason, parts held back) are in."""
 
 
 class BehaviourRecorder:
@@ -86,16 +89,17 @@ class BehaviourRecorder:
             readings.append((sample.ts, float(sample.value)))
 
     def tick(self, now: float) -> list[Event]:
-        """Close timed-out sessions and roll up every period that ended by ``now``; return the new events."""
+        """Close timed-out sessions and roll up every period that ended by ``now - delay_s``; return the new events."""
         out = self.sessions.advance(now)
+        until = now - self.options.delay_s
         due: list[Period] = []
         for kind in self.options.rollups:
-            ended = periods(kind, self._done[kind], now, self.options.tz)
+            ended = periods(kind, self._done[kind], until, self.options.tz)
             if ended:
                 self._done[kind] = ended[-1].end
             due += ended
-        if self.options.shifts is not None:
-            spans = [p for p in shift_periods(self.options.shifts(self._done["shift"], now)) if p.end <= now]
+        if self.options.shifts is not None and until > self._done["shift"]:
+            spans = [p for p in shift_periods(self.options.shifts(self._done["shift"], until)) if p.end <= until]
             spans = [p for p in spans if p.start >= self._done["shift"]]
             if spans:
                 self._done["shift"] = max(p.end for p in spans)
@@ -113,6 +117,10 @@ class BehaviourRecorder:
             )
         self._prune(now)
         return out
+
+    def flush(self, now: float) -> list[Event]:
+        """The agent stops: close every open session at ``now`` (runs end with ``end_of_data``)."""
+        return self.sessions.flush(now)
 
     def _active_raise(self, event: Event) -> bool:
         """A raise whose condition has not gone since (the stale-alarm KPI needs it, however old)."""

@@ -30,6 +30,29 @@ log = logging.getLogger("edge_agent.connectors")
 CommitCallback = Callable[[], None]
 
 
+LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+@dataclass
+class Latency:
+    """A fixed-bucket histogram of request durations (Prometheus style: cumulative counts per upper bound)."""
+
+    counts: list[int] = field(default_factory=lambda: [0] * len(LATENCY_BUCKETS_S))
+    count: int = 0
+    sum_s: float = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.count += 1
+        self.sum_s += seconds
+        for i, bound in enumerate(LATENCY_BUCKETS_S):
+            if seconds <= bound:
+                self.counts[i] += 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"buckets_s": list(LATENCY_BUCKETS_S), "counts": list(self.counts), "count": self.count,
+                "sum_s": round(self.sum_s, 6)}
+
+
 @dataclass
 class DeviceStatus:
     """Connection state and counters of one device, read by the status API."""
@@ -46,9 +69,12 @@ class DeviceStatus:
     duplicates: int = 0
     last_sample_ts: float | None = None
     requests: int = 0
+    latency: Latency = field(default_factory=Latency)  # of answered requests (polled reads)
 
     def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        out = dict(self.__dict__)
+        out["latency"] = self.latency.as_dict()
+        return out
 
 
 class Sink(Protocol):

@@ -2,7 +2,9 @@
 
 One detector and one alarm per tag named in the profile's ``[maintenance] anomaly_tags``;
 :meth:`AnomalyMonitor.feed` returns the alarm transitions a sample causes, which the agent
-passes to the alarms of the status page.
+passes to the alarms of the status page. It also keeps each tag's latest score (``scores``) and an
+exponential moving average of it over about ``smoothing`` points (``smoothed``), which the health index
+reads (:mod:`edge_agent.maintenance.health`).
 """
 
 from __future__ import annotations
@@ -33,11 +35,19 @@ class AnomalyMonitor:
             tag: AnomalyAlarm(settings.threshold, min(settings.hysteresis, settings.threshold), settings.clear_after)
             for tag in settings.anomaly_tags
         }
+        self._tags = frozenset(self.detectors)
         self.scores: dict[str, float] = {}
+        self.smoothed: dict[str, float] = {}
+        self._alpha = 2.0 / (settings.smoothing + 1.0)
 
     @property
     def tags(self) -> frozenset[str]:
-        return frozenset(self.detectors)
+        return self._tags
+
+    @property
+    def active(self) -> frozenset[str]:
+        """The tags whose anomaly alarm is up."""
+        return frozenset(tag for tag, alarm in self.alarms.items() if alarm.active)
 
     def feed(self, sample: Sample) -> AnomalyChange | None:
         detector = self.detectors.get(sample.tag)
@@ -46,6 +56,8 @@ class AnomalyMonitor:
         detector.update(float(sample.value))
         level = detector.level
         self.scores[sample.tag] = level
+        previous = self.smoothed.get(sample.tag)
+        self.smoothed[sample.tag] = level if previous is None else previous + self._alpha * (level - previous)
         change = self.alarms[sample.tag].update(level)
         if change is None:
             return None

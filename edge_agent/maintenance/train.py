@@ -7,10 +7,12 @@ interpreter. The protocol is the usual one for FD001:
 
 * sensors: the 21 sensors less those constant on the training set (standard deviation below 0.01: s1, s5,
   s6, s10, s16, s18, s19), the operating settings dropped (FD001 has one operating condition);
-* z-score normalisation with the mean and standard deviation of the training set;
+* per-sensor normalisation fitted on the training set: min-max to [-1, 1] (default) or z-score;
 * sliding windows of 30 cycles; target the RUL at the window's last cycle, capped at 125 (piecewise linear);
-* an ensemble of small 1-D CNNs, one per fold of the 100 training engines: member ``k`` is early-stopped on
-  the engines of fold ``k`` (never on the test set) and the shipped graph averages the members;
+* an ensemble of small 1-D CNNs, one per fold of the 100 training engines: member ``k`` is trained on the
+  other folds for a fixed number of epochs with a cosine-decayed learning rate, keeping the weights of the
+  epoch with the lowest loss on the engines of fold ``k`` (never the test set); the shipped graph averages
+  the members;
 * scored on the last cycle of each of the 100 test engines (``test_FD001.txt``, ``RUL_FD001.txt``).
 
 Seeds are fixed and TensorFlow's deterministic ops are on, so a run on the same versions reproduces the
@@ -46,10 +48,17 @@ from edge_agent.maintenance.rul_data import (
     rul_targets,
 )
 
-__all__ = ["HyperParameters", "main", "train"]
+__all__ = ["HyperParameters", "choose_sensors", "main", "normalisation", "train", "training_command"]
 
-MODEL_VERSION = "1.0.0"
+MODEL_VERSION = "1.1.0"
 CONSTANT_STD = 0.01
+LR_SCHEDULES = ("constant", "cosine")
+NORMALISATIONS = ("min-max", "z-score")
+NORMALISATION_TEXT = {
+    "min-max": "min-max to [-1, 1]: (value - offset) / scale, offset the mid-range and scale the half-range of "
+    "the training set",
+    "z-score": "z-score: (value - offset) / scale, the mean and standard deviation of the training set",
+}
 
 
 @dataclass(frozen=True)
@@ -63,12 +72,22 @@ class HyperParameters:
     dense: int = 100
     activation: str = "tanh"
     dropout: float = 0.5
-    epochs: int = 200
-    patience: int = 30
-    batch_size: int = 512
+    epochs: int = 100
+    patience: int = 0
+    batch_size: int = 256
     learning_rate: float = 1e-3
+    lr_schedule: str = "cosine"
+    final_lr_fraction: float = 0.01
+    normalisation: str = "min-max"
     seed: int = 7
     rul_cap: float = RUL_CAP
+    threads: int = 1
+
+    def __post_init__(self) -> None:
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, not {self.lr_schedule!r}")
+        if self.normalisation not in NORMALISATIONS:
+            raise ValueError(f"normalisation must be one of {', '.join(NORMALISATIONS)}, not {self.normalisation!r}")
 
 
 def _require_tensorflow() -> Any:
@@ -88,6 +107,17 @@ def choose_sensors(units: list[UnitHistory]) -> list[str]:
     names = [c for c in units[0].columns if c.startswith("s")]
     std = np.concatenate([u.select(names) for u in units]).std(axis=0)
     return [name for name, s in zip(names, std, strict=True) if s >= CONSTANT_STD]
+
+
+def normalisation(
+    units: list[UnitHistory], sensors: list[str], kind: str
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """``(offset, scale)`` of each sensor on the training units: the model's input is ``(value - offset) / scale``."""
+    stacked = np.concatenate([u.select(sensors) for u in units])
+    if kind == "z-score":
+        return stacked.mean(axis=0), stacked.std(axis=0)
+    low, high = stacked.min(axis=0), stacked.max(axis=0)
+    return (low + high) / 2.0, (high - low) / 2.0
 
 
 def windows_of(
@@ -125,11 +155,18 @@ def _log(message: str) -> None:
     print(message, flush=True)
 
 
-def train(data_dir: Path, out_dir: Path, hp: HyperParameters, log: Any = _log) -> dict[str, Any]:
-    """Train, convert, evaluate and write ``<out_dir>/rul_fd001.tflite`` and its card; returns the card."""
+def train(
+    data_dir: Path, out_dir: Path, hp: HyperParameters, log: Any = _log, command: str = ""
+) -> dict[str, Any]:
+    """Train, convert, evaluate and write ``<out_dir>/rul_fd001.tflite`` and its card; returns the card.
+
+    ``command`` is recorded in the card (how the model was made).
+    """
     tf = _require_tensorflow()
     tf.keras.utils.set_random_seed(hp.seed)
     tf.config.experimental.enable_op_determinism()
+    tf.config.threading.set_intra_op_parallelism_threads(hp.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
     keras = tf.keras
 
     train_file = data_dir / "train_FD001.txt"
@@ -137,8 +174,7 @@ def train(data_dir: Path, out_dir: Path, hp: HyperParameters, log: Any = _log) -
     rul_file = data_dir / "RUL_FD001.txt"
     units = read_cmapss(train_file)
     sensors = choose_sensors(units)
-    stacked = np.concatenate([u.select(sensors) for u in units])
-    offset, scale = stacked.mean(axis=0), stacked.std(axis=0)
+    offset, scale = normalisation(units, sensors, hp.normalisation)
     log(f"sensors {sensors}")
 
     rng = np.random.default_rng(hp.seed)
@@ -155,8 +191,15 @@ def train(data_dir: Path, out_dir: Path, hp: HyperParameters, log: Any = _log) -
         xv, yv = windows_of(val_units, sensors, offset, scale, hp.window, hp.rul_cap)
         keras.utils.set_random_seed(hp.seed + k)
         member = build_member(tf, hp, len(sensors), f"member{k}")
-        member.compile(optimizer=keras.optimizers.Adam(hp.learning_rate), loss="mse")
-        stop = keras.callbacks.EarlyStopping(patience=hp.patience, restore_best_weights=True)
+        learning_rate: Any = hp.learning_rate
+        if hp.lr_schedule == "cosine":
+            steps = hp.epochs * -(-len(x) // hp.batch_size)
+            learning_rate = keras.optimizers.schedules.CosineDecay(hp.learning_rate, steps, alpha=hp.final_lr_fraction)
+        member.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
+        # keeps the weights of the epoch with the lowest validation loss; patience 0: no early stop
+        stop = keras.callbacks.EarlyStopping(
+            patience=hp.patience or hp.epochs, restore_best_weights=True, start_from_epoch=0
+        )
         history = member.fit(
             x, y / hp.rul_cap, validation_data=(xv, yv / hp.rul_cap), epochs=hp.epochs, batch_size=hp.batch_size,
             callbacks=[stop], verbose=0, shuffle=True,
@@ -199,7 +242,7 @@ def train(data_dir: Path, out_dir: Path, hp: HyperParameters, log: Any = _log) -
         "input": {
             "window": hp.window,
             "sensors": sensors,
-            "normalisation": "z-score: (value - offset) / scale, fitted on the training set",
+            "normalisation": NORMALISATION_TEXT[hp.normalisation],
             "offset": [round(float(v), 8) for v in offset],
             "scale": [round(float(v), 8) for v in scale],
             "short_history": "a unit with fewer cycles than the window is padded by repeating its first cycle",
@@ -209,7 +252,9 @@ def train(data_dir: Path, out_dir: Path, hp: HyperParameters, log: Any = _log) -
             "data": "NASA C-MAPSS FD001, train_FD001.txt",
             "data_sha256": sha256(train_file),
             "protocol": "piecewise-linear RUL target capped at 125; constant sensors dropped (std < 0.01); "
-            "z-score; sliding windows; one member per fold of the training engines, early-stopped on that fold",
+            f"{hp.normalisation} normalisation fitted on the training set; sliding windows; one member per fold "
+            "of the training engines, trained on the other folds, weights of its best epoch on its own fold kept",
+            "command": command,
             "hyper_parameters": asdict(hp),
             "members": member_reports,
             "tensorflow": tf.__version__,
@@ -263,6 +308,16 @@ def evaluate(model_path: Path, test_file: Path, rul_file: Path, cap: float) -> d
     }
 
 
+def training_command(hp: HyperParameters) -> str:
+    """The command that trains the shipped model with ``hp`` (only the options that differ from the defaults)."""
+    words = ["python", "-m", "edge_agent.maintenance.train", "--out", "edge_agent/maintenance/models/"]
+    default = asdict(HyperParameters())
+    for field, value in asdict(hp).items():
+        if value != default[field]:
+            words += [f"--{field.replace('_', '-')}", str(value)]
+    return " ".join(words)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="folder for rul_fd001.tflite and rul_fd001.json")
@@ -273,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     hp = HyperParameters(**{field: getattr(args, field) for field in asdict(HyperParameters())})
     data = args.data or shared_data_dir() / "cmapss"
-    train(data, args.out, hp)
+    train(data, args.out, hp, command=training_command(hp))
     return 0
 
 

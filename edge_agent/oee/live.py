@@ -52,6 +52,7 @@ class LiveOee:
         self.max_points = max_points
         self._tracks = DeviceTracks(signals, options, device=device)
         self._latest = float("-inf")
+        self._first = float("inf")
         self._pruned_at = float("-inf")
 
     @property
@@ -63,6 +64,11 @@ class LiveOee:
     def history_from(self) -> float:
         """Windows must start at or after this instant (-inf until something was forgotten)."""
         return self._tracks.history_from
+
+    @property
+    def first_ts(self) -> float:
+        """Instant of the earliest sample taken (inf before the first): no window before it has data."""
+        return self._first
 
     @property
     def bad_values(self) -> int:
@@ -81,6 +87,8 @@ class LiveOee:
         if sample.device != self.device or sample.quality == Quality.BAD:
             return
         self._tracks.feed(sample.tag, sample.ts, sample.value)
+        if sample.ts < self._first and sample.tag in self._tracks.by_tag:
+            self._first = sample.ts
         if sample.ts > self._latest:
             self._latest = sample.ts
             if sample.ts - self._pruned_at >= PRUNE_EVERY_S:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TextIO
 
 from edge_agent.oee.model import OeeError, OeeOptions
-from edge_agent.oee.tracks import CounterTrack, DeviceTracks, ReasonTrack, StateTrack
+from edge_agent.oee.tracks import CounterTrack, DeviceTracks, PartTrack, ReasonTrack, StateTrack
 from edge_agent.profiles import OeeSignals
 
 __all__ = ["CsvSamples", "parse_instant", "read_samples_csv"]
@@ -45,7 +45,7 @@ class _Feed:
 
     __slots__ = ("track", "ts", "value")
 
-    def __init__(self, track: StateTrack | ReasonTrack | CounterTrack | None) -> None:
+    def __init__(self, track: StateTrack | ReasonTrack | CounterTrack | PartTrack | None) -> None:
         self.track = track  # None: a row to skip (other device or tag)
         self.value: str | None = None
         self.ts = -math.inf  # of the last row; the track learns it at the next change or at the end
@@ -155,7 +155,7 @@ def _read(
                 f"({_iso(feed.ts)}); sort the file by time"
             )
             continue
-        if value != feed.value:
+        if value != feed.value or isinstance(track, PartTrack):  # each row of a part tag is one part
             track.touch(feed.ts)
             try:
                 track.feed(ts, value)
@@ -201,7 +201,7 @@ class _Clock:
 def _track_for(
     out: CsvSamples, key: tuple[str, str], wanted: frozenset[str], device: str | None,
     signals: OeeSignals, options: OeeOptions | None,
-) -> StateTrack | ReasonTrack | CounterTrack | None:
+) -> StateTrack | ReasonTrack | CounterTrack | PartTrack | None:
     name, tag = key
     if tag not in wanted:
         return None

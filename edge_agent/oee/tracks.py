@@ -12,13 +12,24 @@ from __future__ import annotations
 import math
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from edge_agent.model import Value
 from edge_agent.oee.model import Category, OeeOptions
 from edge_agent.profiles import OeeSignals
 
-__all__ = ["CounterTrack", "DeviceTracks", "ReasonTrack", "StateTrack", "code_of", "count_of", "flag_of"]
+__all__ = [
+    "CounterTrack",
+    "DeviceTracks",
+    "PartCounter",
+    "PartTrack",
+    "ReasonTrack",
+    "StateTrack",
+    "code_of",
+    "count_of",
+    "flag_of",
+    "part_value",
+]
 
 _TRUE = frozenset({"1", "true", "on", "yes", "running"})
 _FALSE = frozenset({"0", "false", "off", "no", "stopped"})
@@ -260,6 +271,59 @@ class CounterTrack(_Track):
         return len(self.ts)
 
 
+class PartCounter(CounterTrack):
+    """Parts counted one message at a time (fed by :class:`PartTrack`): each :meth:`add` is one part."""
+
+    def add(self, ts: float) -> None:
+        self.ts.append(ts)
+        self.cum.append((self.cum[-1] if self.cum else self.base) + 1)
+        self.last_ts = ts
+
+
+def part_value(value: Value) -> str:
+    """A per-part message's value as the text compared with the good and scrap values."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return code_of(value).lower()
+
+
+class PartTrack(_Track):
+    """A tag with one sample per part (``[oee] part_tag``): good or scrap by the sample's value.
+
+    Each sample adds one part to :attr:`good` or :attr:`scrap`, counters like the others (their
+    increments are what windows count); a value in neither list is a bad value (ValueError).
+    Two parts may share a timestamp.
+    """
+
+    def __init__(self, tag: str, ideal_cycle_s: float, good_values: Iterable[str], scrap_values: Iterable[str]) -> None:
+        self.tag = tag
+        self.good = PartCounter(tag, ideal_cycle_s)
+        self.scrap = PartCounter(tag, ideal_cycle_s)
+        self.good_values = frozenset(v.strip().lower() for v in good_values)
+        self.scrap_values = frozenset(v.strip().lower() for v in scrap_values)
+        self.last_ts = -math.inf
+
+    def feed(self, ts: float, value: Value) -> bool:
+        if ts < self.last_ts:
+            return False
+        text = part_value(value)
+        if text in self.good_values:
+            self.good.add(ts)
+        elif text in self.scrap_values:
+            self.scrap.add(ts)
+        else:
+            raise ValueError(f"not a good or scrap part: {value!r}")
+        self.last_ts = ts
+        return True
+
+    def prune(self, before: float) -> None:
+        self.good.prune(before)
+        self.scrap.prune(before)
+
+    def __len__(self) -> int:
+        return len(self.good) + len(self.scrap)
+
+
 class DeviceTracks:
     """The tracks of one device, fed by tag; samples of other tags are ignored.
 
@@ -283,8 +347,13 @@ class DeviceTracks:
         self.good = counter(signals.good_counter)
         self.scrap = counter(signals.scrap_counter)
         self.total = counter(signals.total_counter)
-        self.by_tag: dict[str, StateTrack | ReasonTrack | CounterTrack] = {}
-        for track in (self.reason, self.good, self.scrap, self.total, self.state):
+        self.parts: PartTrack | None = None
+        self.by_tag: dict[str, StateTrack | ReasonTrack | CounterTrack | PartTrack] = {}
+        if signals.part_tag is not None:
+            self.parts = PartTrack(signals.part_tag, ideal, signals.part_good_values, signals.part_scrap_values)
+            self.good, self.scrap = self.parts.good, self.parts.scrap
+        fed = (self.parts,) if self.parts is not None else (self.good, self.scrap)
+        for track in (self.reason, *fed, self.total, self.state):
             if track is not None:
                 self.by_tag[track.tag] = track
         self.bad_values = 0

@@ -8,28 +8,42 @@ Prometheus conventions: units in names, ``_total`` for counters.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.process_collector import ProcessCollector
+
+from edge_agent.oee.model import OeeResult
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 STATES = ("starting", "connected", "disconnected", "stopped")
 
 
 class StatusCollector:
-    """A prometheus_client collector over one status snapshot (see ``Agent.status()``)."""
+    """A prometheus_client collector over one status snapshot (see ``Agent.status()``) and the devices'
+    health indexes (``{device: index}``, from the live view's twins)."""
 
-    def __init__(self, status: dict[str, Any]) -> None:
+    def __init__(self, status: dict[str, Any], health: Mapping[str, float] | None = None,
+                 oee: Mapping[str, OeeResult] | None = None) -> None:
         self.status = status
+        self.health = health or {}
+        self.oee = oee or {}
 
     def collect(self) -> Iterator[Metric]:
         st = self.status
         yield from self._devices(st.get("devices", {}))
         yield from self._buffer(st.get("buffer", {}))
         yield from self._sync(st.get("sync", {}))
+        if self.health:
+            health = GaugeMetricFamily("edge_agent_device_health_index",
+                                       "Health index of the device, 0-100 (predictive maintenance)", labels=["device"])
+            for name, index in sorted(self.health.items()):
+                health.add_metric([name], float(index))
+            yield health
+        if self.oee:
+            yield from self._oee()
         up = GaugeMetricFamily("edge_agent_uptime_seconds", "Seconds since the agent started")
         up.add_metric([], float(st.get("uptime_s", 0.0)))
         yield up
@@ -51,8 +65,14 @@ class StatusCollector:
                                   labels=[*labels, "state"])
         last = GaugeMetricFamily("edge_agent_device_last_sample_timestamp_seconds",
                                  "Time of the newest sample", labels=labels)
+        latency = HistogramMetricFamily("edge_agent_device_request_duration_seconds",
+                                        "Time from a read request to its answer (polled reads)", labels=labels)
         for name, d in sorted(devices.items()):
             key = [name, str(d.get("protocol", ""))]
+            lat = d.get("latency")
+            if isinstance(lat, dict) and lat.get("count"):
+                buckets = [(_bound(b), float(c)) for b, c in zip(lat["buckets_s"], lat["counts"], strict=True)]
+                latency.add_metric(key, [*buckets, ("+Inf", float(lat["count"]))], sum_value=float(lat["sum_s"]))
             samples.add_metric(key, float(d.get("samples", 0)))
             errors.add_metric(key, float(d.get("errors", 0)))
             requests.add_metric(key, float(d.get("requests", 0)))
@@ -63,7 +83,29 @@ class StatusCollector:
                 state.add_metric([*key, s], 1.0 if d.get("state") == s else 0.0)
             if d.get("last_sample_ts") is not None:
                 last.add_metric(key, float(d["last_sample_ts"]))
-        return [samples, errors, requests, reconnects, malformed, duplicates, state, last]
+        return [samples, errors, requests, reconnects, malformed, duplicates, state, last, latency]
+
+    def _oee(self) -> Iterable[Metric]:
+        """Live OEE of the current shift per device (docs/oee.md): the ratios and the part counts."""
+        figures = [
+            ("edge_agent_device_oee_ratio", "OEE of the current shift so far (A x P x Q)", "oee"),
+            ("edge_agent_device_availability_ratio", "OEE availability of the current shift", "availability"),
+            ("edge_agent_device_performance_ratio", "OEE performance of the current shift", "performance"),
+            ("edge_agent_device_quality_ratio", "OEE quality of the current shift", "quality"),
+        ]
+        out: list[Metric] = []
+        for name, help_text, attr in figures:
+            family = GaugeMetricFamily(name, help_text, labels=["device"])
+            for device, result in sorted(self.oee.items()):
+                family.add_metric([device], float(getattr(result, attr)))
+            out.append(family)
+        parts = GaugeMetricFamily("edge_agent_device_shift_parts", "Parts made in the current shift",
+                                  labels=["device", "kind"])
+        for device, result in sorted(self.oee.items()):
+            parts.add_metric([device, "good"], float(result.good_count))
+            parts.add_metric([device, "scrap"], float(result.scrap_count))
+        out.append(parts)
+        return out
 
     def _buffer(self, b: dict[str, Any]) -> Iterable[Metric]:
         rows = GaugeMetricFamily("edge_agent_buffer_rows", "Rows in the local buffer", labels=["stream"])
@@ -107,10 +149,15 @@ class StatusCollector:
         return out
 
 
-def render(status: dict[str, Any], process: bool = True) -> bytes:
-    """The Prometheus text exposition of a status snapshot (plus process RSS/CPU)."""
+def render(status: dict[str, Any], process: bool = True, health: Mapping[str, float] | None = None,
+           oee: Mapping[str, OeeResult] | None = None) -> bytes:
+    """The Prometheus text exposition of a status snapshot, health indexes and live OEE (plus process RSS/CPU)."""
     registry = CollectorRegistry()
-    registry.register(StatusCollector(status))
+    registry.register(StatusCollector(status, health, oee))
     if process:
         ProcessCollector(registry=registry)
     return bytes(generate_latest(registry))
+
+
+def _bound(seconds: float) -> str:
+    return repr(float(seconds))

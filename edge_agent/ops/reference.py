@@ -64,18 +64,22 @@ def config_sections() -> list[tuple[str, type[BaseModel]]]:
     from edge_agent.config import (
         CONNECTION_MODELS,
         AgentFile,
+        BehaviourSettings,
         BufferSettings,
         CollectorSettings,
         DeviceEntry,
         HttpSettings,
         Location,
+        LoggingSettings,
     )
-    from edge_agent.profiles import PROFILE_MODELS, AlarmLimit, OeeSignals, ProfileInfo
+    from edge_agent.edge_node.config import EdgeNodeSettings
+    from edge_agent.profiles import PROFILE_MODELS, AlarmLimit, OeeSignals, ProfileInfo, RulSettings
     from edge_agent.status.settings import StatusSettings, UserEntry
     from edge_agent.twin.settings import TwinSettings
 
     sections: list[tuple[str, type[BaseModel]]] = [
         ("Agent config: top level", AgentFile),
+        ("[logging]", LoggingSettings),
         ("[http]", HttpSettings),
         ("[buffer]", BufferSettings),
         ("[collector]", CollectorSettings),
@@ -83,12 +87,14 @@ def config_sections() -> list[tuple[str, type[BaseModel]]]:
         ("[[users]]", UserEntry),
         ("[twin]", TwinSettings),
         ("[alarms]", AlarmSettings),
+        ("[behaviour]", BehaviourSettings),
+        ("[sparkplug_node]", EdgeNodeSettings),
         ("[[devices]]", DeviceEntry),
         ("[devices.location]", Location),
     ]
     sections += [(f"[devices.connection] for protocol `{p}`", m) for p, m in CONNECTION_MODELS.items()]
     sections += [("Profile: [profile]", ProfileInfo), ("Profile: [oee]", OeeSignals),
-                 ("Profile: [[alarms]]", AlarmLimit)]
+                 ("Profile: [[alarms]]", AlarmLimit), ("Profile: [maintenance.rul]", RulSettings)]
     for protocol, model in PROFILE_MODELS.items():
         sections.append((f"Profile for protocol `{protocol}`: top level", model))
         tag_model = _inner(model.model_fields["tags"].annotation)

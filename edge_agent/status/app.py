@@ -101,7 +101,11 @@ def create_app(agent: AgentView) -> FastAPI:
         """Prometheus text format, rendered from the status snapshot (see :mod:`edge_agent.ops.metrics`)."""
         from edge_agent.ops.metrics import CONTENT_TYPE, render
 
-        return Response(render(await agent.status()), media_type=CONTENT_TYPE)
+        health = {name: twin.health.index for name, twin in live.registry.twins.items()
+                  if twin.health is not None and twin.health.index is not None}
+        shift_oee = getattr(agent, "shift_oee", None)  # the real agent has live OEE; test doubles may not
+        oee = shift_oee() if callable(shift_oee) else None
+        return Response(render(await agent.status(), health=health, oee=oee), media_type=CONTENT_TYPE)
 
     @app.get("/api/v1/latest")
     async def latest(_: Session | None = Depends(viewer)) -> dict[str, Any]:

@@ -71,3 +71,24 @@ def test_memory_is_bounded_but_open_alarms_are_kept() -> None:
     for i in range(12):
         rec.on_event(Event("m", "part_count", {"good": 1, "scrap": 0}, T + 7300 + i, f"p{i}"))
     assert len(rec._events) == 10 and rec.dropped == 3
+
+
+def test_periods_wait_for_the_delay_and_sessions_end_at_shutdown() -> None:
+    options = RecorderOptions(rollups=("hour",), machines={"cnc-1": MachineOptions()}, delay_s=300.0)
+    rec = BehaviourRecorder(options, started=T)
+    rec.on_event(Event("cnc-1", "state_changed", {"state": "running"}, T + 10, "s1"))
+    rec.on_event(Event("cnc-1", "state_changed", {"state": "unplanned_stop"}, T + 3000, "s2"))
+    rec.on_event(Event("cnc-1", "state_changed", {"state": "running"}, T + 3400, "s3"))
+    assert rec.tick(T + 3600 + 299) == []
+    # the stop ended in the hour; its reason came after the restart, so its event is recorded late
+    rec.on_event(Event("cnc-1", "stop_ended", {"started_at": T + 3000, "duration_s": 400.0,
+                                                "category": "unplanned_stop", "reason": "7"}, T + 3400, "e1"))
+    [profile] = rec.tick(T + 3600 + 300)
+    attributes = profile.attributes
+    assert (profile.kind, attributes["period_end"], attributes["run_s"], attributes["failures"]) == (
+        "machine_profile", T + 3600, 3190.0, 1)
+    assert attributes["stop_reasons"][0]["reason"] == "7"
+    assert rec.tick(T + 3600 + 301) == []
+    [run] = rec.flush(T + 4000)  # the agent stops while the machine runs
+    assert run.kind == "run_session" and run.attributes["end_reason"] == "end_of_data"
+    assert run.attributes["started_at"] == T + 3400

@@ -24,7 +24,16 @@ ROOT = Path(__file__).resolve().parents[2]
 ANY_KEY = "key-any"
 BOUND_KEY = "key-gw1"
 KEYS: dict[str, str | None] = {ANY_KEY: None, BOUND_KEY: "gw1"}
-TABLES = ("batches", "samples", "events", "gateways", "api_keys")
+TABLES = (
+    "batches",
+    "samples",
+    "events",
+    "gateways",
+    "api_keys",
+    "device_twins",
+    "device_twin_tags",
+    "device_twin_derived",
+)
 
 
 def sample_rows(first: int, last: int) -> list[list[Any]]:

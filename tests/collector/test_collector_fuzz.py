@@ -150,8 +150,21 @@ def test_openapi_fuzz(backend: Backend, store: Store) -> None:
 
         fuzz_batches()
 
-        for path in ("/api/v1/stats", "/api/v1/gateways", "/api/v1/samples", "/api/v1/events", "/health"):
-            operation = schema[path]["GET"]
+        reads = [
+            (path, "GET")
+            for path in (
+                "/api/v1/stats",
+                "/api/v1/gateways",
+                "/api/v1/samples",
+                "/api/v1/events",
+                "/health",
+                "/api/v1/gateways/{gateway}/devices",
+                "/api/v1/gateways/{gateway}/devices/{device}/twin",
+                "/api/v1/oee",
+            )
+        ]
+        for path, method in [*reads, ("/api/v1/export", "POST")]:
+            operation = schema[path][method]
 
             @settings(FUZZ_SETTINGS, max_examples=GET_EXAMPLES)
             @given(case=operation.as_strategy(), key=keys)

@@ -147,4 +147,8 @@ async def test_openapi_describes_the_batch_endpoint(client: httpx.AsyncClient) -
         "/api/v1/analytics/cohort",
         "/api/v1/analytics/segments",
         "/api/v1/analytics/overview",
+        "/api/v1/gateways/{gateway}/devices",
+        "/api/v1/gateways/{gateway}/devices/{device}/twin",
+        "/api/v1/oee",
+        "/api/v1/export",
     }

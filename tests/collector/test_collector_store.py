@@ -165,7 +165,7 @@ def test_failed_ingest_commits_nothing(store: Store, backend: Backend) -> None:
     bad = Batch.model_validate(batch_dict(first=1, last=10, rows=unstorable_rows(backend)))
     with pytest.raises(StoreError):
         store.ingest(bad)
-    assert backend.row_counts() == {"batches": 0, "samples": 0, "events": 0, "gateways": 0, "api_keys": 0}
+    assert set(backend.row_counts().values()) == {0}
     # the batch id was not recorded, so the corrected batch is not taken for a duplicate
     ack = store.ingest(make_batch(first=1, last=10))
     assert (ack.accepted, ack.duplicate_batch) == (10, False)

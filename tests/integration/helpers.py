@@ -57,3 +57,17 @@ async def eventually(check: Callable[[], bool], timeout: float = 15.0, what: str
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
         await asyncio.sleep(0.05)
+
+
+def cnc_device(port: int, name: str = "cnc-1", poll_interval_s: float = 0.1, unit_id: int = 1) -> str:
+    """A ``[[devices]]`` entry (TOML) for a simulated CNC on the Modbus server at ``port``."""
+    return f"""
+    [[devices]]
+    name = "{name}"
+    profile = "cnc_vmc"
+    [devices.connection]
+    host = "127.0.0.1"
+    port = {port}
+    unit_id = {unit_id}
+    poll_interval_s = {poll_interval_s}
+    """

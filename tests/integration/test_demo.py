@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -37,6 +38,12 @@ def test_demo_with_embedded_broker_delivers_every_device(tmp_path: Path) -> None
     assert stored > 0 and received == stored  # the final sync on stop delivers everything
     assert summary["duplicate_batches"] == 0
     assert "status page: http://127.0.0.1:" in err
+    # the simulated MES posted the plant's part flow to the collector, and the operator logged in
+    assert re.search(r"fleet page: +http://127.0.0.1:\d+/#key=", err), err[-2000:]
+    mes, operator = summary["mes"], summary["operator"]
+    assert isinstance(mes, dict) and isinstance(operator, dict)
+    assert mes["accepted"] > 1000 and mes["rejected"] == 0 and mes["failed_posts"] == 0
+    assert operator["logins"] >= 1 and operator["errors"] == 0
 
 
 def test_demo_refuses_a_broken_config(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import paho.mqtt.client as mqtt
 from edge_agent.connectors.sparkplug.schema import Payload
 from simulators.runner import plant_running
 from tests.conftest import free_port
-from tests.integration.helpers import eventually, running_agent, write_config
+from tests.integration.helpers import cnc_device, eventually, running_agent, write_config
 
 
 async def test_agent_publishes_its_devices_as_an_edge_node(mosquitto: str, tmp_path: Path) -> None:
@@ -32,15 +32,7 @@ async def test_agent_publishes_its_devices_as_an_edge_node(mosquitto: str, tmp_p
             interval_s = 0.2
             computed_interval_s = 0.2
 
-            [[devices]]
-            name = "cnc-1"
-            profile = "cnc_vmc"
-            [devices.connection]
-            host = "127.0.0.1"
-            port = {plant.modbus_port}
-            unit_id = 1
-            poll_interval_s = 0.2
-            """, http_port=free_port())
+            """ + cnc_device(plant.modbus_port, poll_interval_s=0.2), http_port=free_port())
             async with running_agent(path, http=False) as agent:
                 def born() -> dict[str, Any]:
                     births = [p for t, p in seen if t == f"spBv1.0/{group}/DBIRTH/test-gw/cnc-1"]

@@ -12,6 +12,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import orjson
 import pytest
 
 from edge_agent.buffer import BufferFault, OverflowReporter, QuarantineRecord
@@ -33,7 +34,8 @@ def test_append_assigns_increasing_seq_and_reads_unsynced(tmp_path: Path) -> Non
     assert [r[0] for r in rows] == [1, 2, 3, 4, 5]
     assert rows[3] == (4, "d", "s", 1.0, "text", 0)
     assert rows[4] == (5, "d", "b", 2.0, 1, 2)
-    assert buf.read_unsynced("events", 10) == [(1, "e1", 5.0, "d", "started", {"a": 1})]
+    (event,) = buf.read_unsynced("events", 10)
+    assert event[:5] == (1, "e1", 5.0, "d", "started") and orjson.loads(orjson.dumps(event[5])) == {"a": 1}
     buf.ack("samples", 3)
     assert [r[0] for r in buf.read_unsynced("samples", 10)] == [4, 5]
     stats = buf.stats()
@@ -371,6 +373,24 @@ def test_latest_samples_rebuild_the_model_types(tmp_path: Path) -> None:
     latest = {(s.device, s.tag): s for s in buf.latest_samples()}
     assert latest[("d", "t")] == Sample("d", "t", 2.0, 2.5, Quality.UNCERTAIN)
     assert isinstance(latest[("e", "u")].quality, Quality)
+    buf.close()
+
+
+def test_samples_since_pages_from_the_first_row_at_that_time(tmp_path: Path) -> None:
+    buf = Buffer(tmp_path / "b.sqlite")
+    rows = [Sample("d" if i % 3 else "e", "t", 1000.0 + i, float(i)) for i in range(100)]
+    buf.append(rows)
+    got: list[Sample] = []
+    seq = 0
+    while True:
+        page, last = buf.samples_since(1040.0, ["d"], seq, limit=7)
+        if last == seq:
+            break
+        got.extend(page)
+        seq = last
+    assert got == [r for r in rows if r.device == "d" and r.ts >= 1040.0]
+    assert buf.samples_since(5000.0, ["d"]) == ([], 0), "nothing at or after that time"
+    assert buf.samples_since(0.0, [])[0] == []
     buf.close()
 
 

@@ -235,12 +235,14 @@ class ModbusConnector:
         unit = self.conn.unit_id
         for _attempt in range(self.conn.retries + 1):
             sink.status.requests += 1
+            started = time.perf_counter()
             try:
                 response = await self._call(client, lambda: method(read.start, count=read.count, device_id=unit))
             except ModbusException as exc:
                 raise ReadError(f"{describe_read(read)}: {describe_error(exc)}") from exc
             if response is None:
                 continue
+            sink.status.latency.observe(time.perf_counter() - started)
             if response.isError():
                 code = getattr(response, "exception_code", 0)
                 name = EXCEPTION_CODES.get(code, "unknown")

@@ -20,6 +20,7 @@ as malformed and goes on.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -38,10 +39,40 @@ class PayloadError(ValueError):
 
 def field_value(doc: Any, path: str | None) -> Any:
     """The value at a dotted path in a JSON document (list elements by index); KeyError if absent."""
-    if path is None:
+    return _walk(doc, None if path is None else tuple(path.split(".")), path)
+
+
+def getter(path: str | None) -> Callable[[Any], Any]:
+    """:func:`field_value` for one path, decided once (a one- or two-level object path is the common case)."""
+    parts = None if path is None else tuple(path.split("."))
+    if parts is None:
+        return lambda doc: doc
+    if len(parts) == 1:
+        (a,) = parts
+
+        def one(doc: Any) -> Any:
+            if doc.__class__ is dict and a in doc:
+                return doc[a]
+            return _walk(doc, parts, path)
+        return one
+    if len(parts) == 2:
+        a, b = parts
+
+        def two(doc: Any) -> Any:
+            if doc.__class__ is dict:
+                inner = doc.get(a)
+                if inner.__class__ is dict and b in inner:
+                    return inner[b]
+            return _walk(doc, parts, path)
+        return two
+    return lambda doc: _walk(doc, parts, path)
+
+
+def _walk(doc: Any, parts: tuple[str, ...] | None, path: str | None) -> Any:
+    if parts is None:
         return doc
     node = doc
-    for part in path.split("."):
+    for part in parts:
         if isinstance(node, dict) and part in node:
             node = node[part]
         elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
@@ -90,6 +121,25 @@ def coerce(tag: MqttTag, raw: Any) -> Value:
     return float(value)
 
 
+def coercer(tag: MqttTag) -> Callable[[Any], Value]:
+    """:func:`coerce` for one tag, with a fast path for the common case of a plain JSON number
+    (a float for a float tag, an int for an integer tag, no scale or offset); same results."""
+    plain = tag.scale == 1.0 and tag.offset == 0.0
+    if plain and tag.type in ("float32", "float64"):
+        def as_float(raw: Any) -> Value:
+            if raw.__class__ is float and math.isfinite(raw):
+                return raw
+            return coerce(tag, raw)
+        return as_float
+    if plain and tag.type.startswith(("int", "uint")):
+        def as_int(raw: Any) -> Value:
+            if raw.__class__ is int:
+                return raw
+            return coerce(tag, raw)
+        return as_int
+    return lambda raw: coerce(tag, raw)
+
+
 def coerce_text(tag: MqttTag, text: str) -> Value:
     """A plain-text payload as the tag's type."""
     if tag.type == "string":
@@ -117,11 +167,17 @@ class TopicMap:
     def __init__(self, profile: MqttProfile, device_id: str) -> None:
         self.profile = profile
         self.device_segment = profile.mqtt.device_from_topic
+        self.timestamp_field = profile.mqtt.timestamp_field
         self.by_topic: dict[str, list[MqttTag]] = {}
         for tag in profile.tags:
             topic = (tag.topic or profile.mqtt.topic).replace("{device}", device_id)
             self.by_topic.setdefault(topic, []).append(tag)
         self.wildcards = [t for t in self.by_topic if "+" in t or "#" in t]
+        # per tag, decided once: its name, field path split, and value converter
+        self._plans: dict[int, list[tuple[str, Callable[[Any], Any], str | None, Callable[[Any], Value]]]] = {
+            id(tags): [(t.name, getter(t.field), t.field, coercer(t)) for t in tags]
+            for tags in self.by_topic.values()
+        }
 
     def tags_for(self, topic: str) -> list[MqttTag]:
         tags = self.by_topic.get(topic)
@@ -155,22 +211,22 @@ class TopicMap:
                 raise PayloadError(f"invalid JSON: {exc}") from None
             return self._plain(device, tags, payload, now)
         ts = now
-        if isinstance(doc, dict) and self.profile.mqtt.timestamp_field:
-            raw_ts = doc.get(self.profile.mqtt.timestamp_field)
+        if self.timestamp_field and isinstance(doc, dict):
+            raw_ts = doc.get(self.timestamp_field)
             if raw_ts is not None:
                 ts = parse_timestamp(raw_ts)
         samples = []
         missing = []
-        for tag in tags:
+        for name, get, path, convert in self._plans[id(tags)]:
             try:
-                raw = field_value(doc, tag.field)
+                raw = get(doc)
             except KeyError:
-                missing.append(tag.field or tag.name)
+                missing.append(path or name)
                 continue
             if raw is None:
-                samples.append(Sample(device, tag.name, ts, 0.0, Quality.BAD))
+                samples.append(Sample(device, name, ts, 0.0, Quality.BAD))
                 continue
-            samples.append(Sample(device, tag.name, ts, coerce(tag, raw)))
+            samples.append(Sample(device, name, ts, convert(raw)))
         if not samples:
             raise PayloadError(f"none of the profile's fields present (missing {', '.join(missing)})")
         return samples

@@ -238,6 +238,7 @@ class OpcuaConnector:
         """Read every node once (one Read service call)."""
         node_ids = list(resolved.by_node)
         sink.status.requests += 1
+        started = time.perf_counter()
         try:
             async with asyncio.timeout(self.conn.timeout_s + GUARD_S):
                 values = await client.read_attributes([client.get_node(n) for n in node_ids])
@@ -245,6 +246,7 @@ class OpcuaConnector:
             raise map_error(exc) from exc
         finally:
             raise_if_cancelled()
+        sink.status.latency.observe(time.perf_counter() - started)
         now = time.time()
         samples: list[Sample] = []
         for node_id, dv in zip(node_ids, values, strict=True):
