@@ -27,6 +27,9 @@ def test_collector_outage_backlog_drains_in_order_while_live_data_flows(tmp_path
     try:
         agent.start()
         wait_for(lambda: len(collector.rows()) > 100, 20, "live sync", agent.proc, agent.log)
+        # start the outage from live sync (no drain going on, no live tail kept apart from the backlog)
+        wait_for(lambda: agent.status()["buffer"]["live_tail"]["samples"] is None
+                 and agent.status()["sync"]["mode"] == "live", 30, "live mode", agent.proc, agent.log)
         collector.stop()
         before = max(row[0] for row in collector.rows())
         wait_for(lambda: agent.status()["buffer"]["unsynced"]["samples"] > 4000, 30, "a backlog")
