@@ -530,6 +530,8 @@
     const from = parseInstant(query.get("from") || ""), to = parseInstant(query.get("to") || "");
     if (from !== null && to !== null && to > from) {
       state.fixed = { from, to };
+      $("range").append(el("option", { value: "fixed", text: "as in the link" }));
+      $("range").value = "fixed";
       $("range").disabled = true;
       $("range").title = "fixed by the link (from, to)";
     }
