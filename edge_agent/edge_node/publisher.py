@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import ssl
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -30,7 +29,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from edge_agent.connectors.base import describe_error
-from edge_agent.connectors.mqtt.client import broker_address, run_session
+from edge_agent.connectors.mqtt.client import broker_address, make_client, run_session
 from edge_agent.edge_node.config import EdgeNodeSettings
 from edge_agent.edge_node.state import EdgeNode, Message
 from edge_agent.model import Sample, Value
@@ -38,23 +37,6 @@ from edge_agent.model import Sample, Value
 log = logging.getLogger("edge_agent.edge_node")
 Computed = Callable[[], Mapping[str, Mapping[str, Value]]]
 BDSEQ_FILE = "sparkplug-bdseq"
-
-
-def _client(settings: EdgeNodeSettings, client_id: str) -> mqtt.Client:
-    """A clean-session client (Sparkplug 3.0 edge nodes do not keep sessions)."""
-    if settings.protocol == "5":
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
-    else:
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True,
-                             protocol=mqtt.MQTTv311)
-    if settings.tls:
-        client.tls_set(ca_certs=settings.ca_file, certfile=settings.client_cert, keyfile=settings.client_key,
-                       cert_reqs=ssl.CERT_REQUIRED)
-        if settings.tls_insecure:
-            client.tls_insecure_set(True)
-    if settings.username is not None:
-        client.username_pw_set(settings.username, settings.password)
-    return client
 
 
 class EdgeNodePublisher:
@@ -110,7 +92,7 @@ class EdgeNodePublisher:
     # -- running --------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        client = self._client = _client(self.settings, self.client_id)
+        client = self._client = make_client(self.settings, self.client_id, persistent=False)
         self._set_will(client)
         ncmd = self.node.topic("NCMD")
         flusher = asyncio.create_task(self._flush_loop(), name="sparkplug-flush")

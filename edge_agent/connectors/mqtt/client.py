@@ -53,19 +53,21 @@ def broker_address(settings: BrokerSettings) -> tuple[str, int]:
     return url.hostname or "127.0.0.1", url.port or (8883 if settings.tls else 1883)
 
 
-def make_client(settings: BrokerSettings, client_id: str) -> mqtt.Client:
-    """A paho client for a persistent session with manual acknowledgements."""
+def make_client(settings: BrokerSettings, client_id: str, *, persistent: bool = True) -> mqtt.Client:
+    """A paho client for a persistent session with manual acknowledgements (a subscriber that must
+    lose nothing), or with ``persistent=False`` for a clean session with automatic ones (a publisher
+    such as the Sparkplug edge node)."""
     if settings.protocol == "5":
         client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=True
+            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=persistent
         )
     else:
         client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2,
             client_id=client_id,
-            clean_session=False,
+            clean_session=not persistent,
             protocol=mqtt.MQTTv311,
-            manual_ack=True,
+            manual_ack=persistent,
         )
     if settings.tls:
         client.tls_set(
