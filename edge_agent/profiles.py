@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 from functools import cached_property
 from importlib import resources
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
 
@@ -48,6 +49,94 @@ class TagBase(Strict):
         if self.scale == 1.0 and self.offset == 0.0:
             return raw
         return raw * self.scale + self.offset
+
+
+class BearingSettings(Strict):
+    """``[tags.waveform.bearing]``: the bearing a vibration sensor watches and its shaft speed.
+
+    Its defect frequencies (FTF, BPFO, BPFI, BSF; edge_agent/maintenance/bearing.py) follow from the geometry and
+    the shaft speed: a constant ``shaft_speed``, or the latest value of another tag of the device (``shaft_tag``).
+    """
+
+    balls: int = Field(ge=1, description="number of rolling elements")
+    ball_diameter: float = Field(gt=0, description="rolling element diameter (any unit, the same as pitch_diameter)")
+    pitch_diameter: float = Field(gt=0, description="pitch circle diameter")
+    contact_angle_deg: float = Field(default=0.0, ge=0, lt=90, description="contact angle in degrees")
+    shaft_speed: float | None = Field(default=None, gt=0, description="constant shaft speed, in shaft_unit")
+    shaft_tag: str | None = Field(default=None, description="or: the tag whose latest value is the shaft speed")
+    shaft_unit: Literal["hz", "rpm"] = Field(default="hz", description="unit of shaft_speed or of shaft_tag's value")
+    harmonics: int = Field(default=3, ge=1, le=10, description="multiples of each defect frequency summed")
+    envelope: bool = Field(default=True, description="look for the defects in the envelope spectrum")
+
+    @model_validator(mode="after")
+    def _check(self) -> BearingSettings:
+        if self.ball_diameter >= self.pitch_diameter:
+            raise ValueError(
+                f"ball_diameter ({self.ball_diameter:g}) must be smaller than pitch_diameter ({self.pitch_diameter:g})"
+            )
+        if (self.shaft_speed is None) == (self.shaft_tag is None):
+            raise ValueError("give exactly one of 'shaft_speed' or 'shaft_tag'")
+        return self
+
+
+class WaveformSettings(Strict):
+    """``[tags.waveform]``: the tag carries an array (a window of raw vibration) turned into feature tags.
+
+    The array is never stored; each window gives one sample per feature, named ``<tag>.<feature>``
+    (edge_agent/maintenance/waveform.py lists the features and their groups).
+    """
+
+    sample_rate_hz: float | None = Field(default=None, gt=0, le=10_000_000, description="sample rate of the array")
+    max_points: int = Field(
+        default=65_536, ge=16, le=1_048_576, description="longer arrays are counted as bad and skipped"
+    )
+    features: list[str] | None = Field(
+        default=None,
+        description="features or groups (stats, bands, peaks, bearing) to emit; default: stats, bands and, "
+        "with a bearing, bearing",
+    )
+    bands: int = Field(default=8, ge=1, le=64, description="equal frequency bands from 0 to half the sample rate")
+    band_edges_hz: list[float] | None = Field(
+        default=None, min_length=2, description="or: band edges in Hz, increasing (n edges give n - 1 bands)"
+    )
+    peaks: int = Field(default=3, ge=1, le=20, description="spectral peaks the 'peaks' group reports")
+    bearing: BearingSettings | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> WaveformSettings:
+        edges = self.band_edges_hz
+        if edges is not None:
+            if "bands" in self.model_fields_set:
+                raise ValueError("give 'bands' or 'band_edges_hz', not both")
+            if edges[0] < 0 or any(b <= a for a, b in pairwise(edges)):
+                raise ValueError("band_edges_hz: edges must be >= 0 and increasing")
+            if self.sample_rate_hz is not None and edges[-1] > self.sample_rate_hz / 2:
+                raise ValueError(
+                    f"band_edges_hz: the last edge ({edges[-1]:g} Hz) is above half the sample rate "
+                    f"({self.sample_rate_hz / 2:g} Hz)"
+                )
+        _ = self.resolved_features  # raises on unknown names
+        return self
+
+    @property
+    def band_count(self) -> int:
+        return self.bands if self.band_edges_hz is None else len(self.band_edges_hz) - 1
+
+    @cached_property
+    def resolved_features(self) -> tuple[str, ...]:
+        """The feature names emitted, in order (groups expanded)."""
+        from edge_agent.maintenance.waveform import resolve_features
+
+        return resolve_features(self.features, self.band_count, self.peaks, self.bearing is not None)
+
+    def feature_tags(self, tag: str) -> list[str]:
+        """The names of the samples a waveform tag named ``tag`` gives."""
+        return [f"{tag}.{name}" for name in self.resolved_features]
+
+
+def _check_waveform_type(tag: TagBase, waveform: WaveformSettings | None) -> None:
+    if waveform is not None and tag.type in ("bool", "string"):
+        raise ValueError(f"a waveform is an array of numbers: type must be numeric, got '{tag.type}'")
 
 
 class ModbusTag(TagBase):
@@ -102,17 +191,45 @@ class ModbusTag(TagBase):
 class OpcuaTag(TagBase):
     node_id: str | None = None
     browse_path: str | None = None
+    waveform: WaveformSettings | None = Field(
+        default=None, description="the node is a Double or Float array: a vibration window turned into features"
+    )
 
     @model_validator(mode="after")
     def _one_address(self) -> OpcuaTag:
         if (self.node_id is None) == (self.browse_path is None):
             raise ValueError("give exactly one of 'node_id' or 'browse_path'")
+        _check_waveform_type(self, self.waveform)
+        if self.waveform is not None and self.waveform.sample_rate_hz is None:
+            raise ValueError("waveform: an OPC UA array needs 'sample_rate_hz'")
+        return self
+
+
+class MqttWaveformSettings(WaveformSettings):
+    """``[tags.waveform]`` of an MQTT tag: the sample rate may also come with each payload."""
+
+    sample_rate_field: str | None = Field(
+        default=None, description="or: dotted path of the sample rate (Hz) in each JSON payload"
+    )
+
+    @model_validator(mode="after")
+    def _one_rate(self) -> MqttWaveformSettings:
+        if (self.sample_rate_hz is None) == (self.sample_rate_field is None):
+            raise ValueError("give exactly one of 'sample_rate_hz' or 'sample_rate_field'")
         return self
 
 
 class MqttTag(TagBase):
     topic: str | None = None
     field: str | None = None
+    waveform: MqttWaveformSettings | None = Field(
+        default=None, description="the field is a JSON array: a vibration window turned into features"
+    )
+
+    @model_validator(mode="after")
+    def _check_waveform(self) -> MqttTag:
+        _check_waveform_type(self, self.waveform)
+        return self
 
 
 class OeeSignals(Strict):
@@ -268,13 +385,33 @@ class _ProfileBase(Strict):
     alarms: list[AlarmLimit] = []
     maintenance: MaintenanceSettings | None = None
 
+    def sample_tags(self) -> list[str]:
+        """The tag names of the samples this profile gives: scalar tags, and each waveform tag's features."""
+        out: list[str] = []
+        for tag in self.tags:  # type: ignore[attr-defined]
+            waveform: WaveformSettings | None = getattr(tag, "waveform", None)
+            out += [tag.name] if waveform is None else waveform.feature_tags(tag.name)
+        return out
+
     @model_validator(mode="after")
     def _check_refs(self) -> Any:
-        names = [t.name for t in self.tags]  # type: ignore[attr-defined]
+        tags = self.tags  # type: ignore[attr-defined]
+        names = [t.name for t in tags]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"duplicate tag names: {', '.join(dupes)}")
-        known = set(names)
+        waveforms = {t.name: t.waveform for t in tags if getattr(t, "waveform", None) is not None}
+        emitted = self.sample_tags()
+        clash = sorted({n for n in emitted if emitted.count(n) > 1})
+        if clash:
+            raise ValueError(f"tag names clash with waveform feature names: {', '.join(clash)}")
+        for i, tag in enumerate(tags):
+            bearing = tag.waveform.bearing if tag.name in waveforms else None
+            ref = bearing.shaft_tag if bearing is not None else None
+            if ref is not None and (ref in waveforms or ref not in emitted):
+                what = "is a waveform tag" if ref in waveforms else "is not a tag of this profile"
+                raise ValueError(f"tags[{i}].waveform.bearing.shaft_tag: '{ref}' {what}: name a scalar tag")
+        known = set(emitted)
         refs: list[tuple[str, str | None]] = []
         if self.oee:
             refs += [
@@ -293,6 +430,9 @@ class _ProfileBase(Strict):
                 refs += [(f"maintenance.rul.sensors.{s}", t) for s, t in rul.sensors.items()]
                 refs += [("maintenance.rul.cycle_tag", rul.cycle_tag)]
         for where, ref in refs:
+            if ref is not None and ref in waveforms:
+                example = waveforms[ref].feature_tags(ref)[0]
+                raise ValueError(f"{where} names waveform tag '{ref}': name one of its features, e.g. '{example}'")
             if ref is not None and ref not in known:
                 close = difflib.get_close_matches(ref, sorted(known), n=1)
                 hint = f" (did you mean '{close[0]}'?)" if close else ""

@@ -1,7 +1,11 @@
 """Publish the vibration sensors' telemetry over MQTT, like the wireless sensors' gateway does.
 
 Each sensor's reading goes as JSON to ``plant/sensors/<name>/telemetry`` with
-QoS 1 every ``interval_s`` seconds. paho-mqtt runs its network thread
+QoS 1 every ``interval_s`` seconds. With ``waveform=True`` each sensor sends a
+window of raw acceleration instead (:meth:`VibrationSensor.waveform`, about
+40 KB of JSON) to ``plant/sensors/<name>/waveform`` (profile
+``vibration_waveform``); ``python -m simulators.mqtt_sensors --waveform`` runs one
+such sensor on its own. paho-mqtt runs its network thread
 (``loop_start``) and reconnects by itself when the broker goes away; readings
 taken while disconnected are dropped (counted in ``dropped``), like a sensor
 gateway without storage would.
@@ -9,6 +13,7 @@ gateway without storage would.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import json
@@ -21,16 +26,17 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from simulators.bearing import VibrationSensor
+from simulators.bearing import WAVEFORM_POINTS, VibrationSensor
 from simulators.broker import parse_mqtt_url
 
 TOPIC = "plant/sensors/{device}/telemetry"
+WAVEFORM_TOPIC = "plant/sensors/{device}/waveform"
 
 log = logging.getLogger("simulators.mqtt")
 
 
-def topic_for(name: str) -> str:
-    return TOPIC.format(device=name)
+def topic_for(name: str, waveform: bool = False) -> str:
+    return (WAVEFORM_TOPIC if waveform else TOPIC).format(device=name)
 
 
 class SensorPublisher:
@@ -44,10 +50,14 @@ class SensorPublisher:
         qos: int = 1,
         client_id: str | None = None,
         clock: Callable[[], float] = time.time,
+        waveform: bool = False,
+        waveform_points: int = WAVEFORM_POINTS,
     ) -> None:
         if interval_s <= 0:
             raise ValueError("interval_s must be > 0")
         self.sensors = list(sensors)
+        self.waveform = waveform
+        self.waveform_points = waveform_points
         self.broker_url = broker_url
         self.host, self.port = parse_mqtt_url(broker_url)
         self.interval_s = interval_s
@@ -131,11 +141,12 @@ class SensorPublisher:
         now = self.clock()
         sent = 0
         for sensor in self.sensors:
-            payload = sensor.telemetry(now)
             if not self.connected:
+                sensor.telemetry(now)  # the reading is taken (and lost) all the same
                 self.dropped += 1
                 continue
-            info = self._client.publish(topic_for(sensor.name), json.dumps(payload), qos=self.qos)
+            payload = sensor.waveform(now, self.waveform_points) if self.waveform else sensor.telemetry(now)
+            info = self._client.publish(topic_for(sensor.name, self.waveform), json.dumps(payload), qos=self.qos)
             if info.rc == mqtt.MQTT_ERR_SUCCESS:
                 sent += 1
             else:
@@ -157,3 +168,41 @@ class SensorPublisher:
                 delay = 0
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m simulators.mqtt_sensors", description=__doc__.split("\n")[0])
+    parser.add_argument("--mqtt-url", default="mqtt://127.0.0.1:1883")
+    parser.add_argument("--name", default="vib-w1", help="device name in the topic")
+    parser.add_argument("--interval-s", type=float, default=1.0, help="seconds between messages")
+    parser.add_argument("--life", type=float, default=6 * 3600.0, help="simulated seconds to failure")
+    parser.add_argument("--speed", type=float, default=1.0, help="simulated seconds per second")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--waveform", action="store_true", help="publish raw acceleration windows")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    sensor = VibrationSensor(args.name, args.seed, failure_after_s=args.life)
+
+    async def go() -> None:
+        async with SensorPublisher([sensor], args.mqtt_url, args.interval_s, waveform=args.waveform) as publisher:
+            log.info("publishing %s to %s", args.name, topic_for(args.name, args.waveform))
+            loop = asyncio.get_running_loop()
+            last = loop.time()
+
+            def clock() -> float:
+                nonlocal last
+                now = loop.time()
+                sensor.step((now - last) * args.speed)
+                last = now
+                return time.time()
+
+            publisher.clock = clock
+            await publisher.run()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(go())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -14,6 +14,13 @@ Address space per line ``pack-i``, under Objects::
       SealJaw               Object    ns=2;s=pack-i.SealJaw
         Temperature         Double    ns=2;s=pack-i.SealJaw.Temperature
 
+With ``sensors`` (vibration sensors in waveform mode, see :mod:`simulators.bearing`),
+each sensor ``vib-i`` is served too::
+
+    vib-i                   Object    ns=2;s=vib-i
+      Acceleration          Double[]  ns=2;s=vib-i.Acceleration   (a window at 8192 Hz, g)
+      ShaftSpeed            Double    ns=2;s=vib-i.ShaftSpeed     (rpm)
+
 Every browse name is in namespace 2, so the path ``2:pack-i/2:SealJaw/2:Temperature``
 resolves from Objects. :meth:`PackagingOpcuaServer.update` writes discrete
 values when they change and analog values on every call.
@@ -39,6 +46,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from simulators.bearing import WAVEFORM_POINTS, VibrationSensor
 from simulators.packaging import PackagingLine
 
 NAMESPACE_URI = "urn:edge-sim:packaging"
@@ -118,10 +126,15 @@ class PackagingOpcuaServer:
     unless ``security`` says otherwise."""
 
     def __init__(self, lines: Sequence[PackagingLine], host: str = "127.0.0.1", port: int = 4840,
-                 security: ServerSecurity | None = None) -> None:
-        if not lines:
-            raise ValueError("no lines to serve")
+                 security: ServerSecurity | None = None, sensors: Sequence[VibrationSensor] = (),
+                 waveform_points: int = WAVEFORM_POINTS) -> None:
+        if not lines and not sensors:
+            raise ValueError("no lines or sensors to serve")
         self.lines = list(lines)
+        self.sensors = list(sensors)
+        self.waveform_points = waveform_points
+        # (sensor, acceleration node, shaft speed node) of every sensor
+        self._sensor_nodes: list[tuple[VibrationSensor, ua.NodeId, ua.NodeId]] = []
         self.security = security
         self.host = host
         self.port = port
@@ -160,12 +173,15 @@ class PackagingOpcuaServer:
         self.namespace_index = idx
         for line in self.lines:
             await self._add_line(server.nodes.objects, line, idx)
+        for sensor in self.sensors:
+            await self._add_sensor(server.nodes.objects, sensor, idx)
         try:
             await server.start()
         except OSError as exc:
             raise OSError(f"OPC UA server cannot listen on {self.host}:{self.port}: {exc}") from exc
         self._server = server
-        log.info("OPC UA server on %s, lines %s", self.url, [m.name for m in self.lines])
+        log.info("OPC UA server on %s, lines %s, sensors %s", self.url, [m.name for m in self.lines],
+                 [s.name for s in self.sensors])
 
     async def _add_line(self, objects: Node, line: PackagingLine, idx: int) -> None:
         name = line.name
@@ -174,6 +190,17 @@ class PackagingOpcuaServer:
             await self._add_variable(obj, line, var, f"{name}.{var.browse_name}", idx)
         seal = await obj.add_object(_node_id(f"{name}.SealJaw", idx), ua.QualifiedName("SealJaw", idx))
         await self._add_variable(seal, line, SEAL_TEMPERATURE, f"{name}.SealJaw.Temperature", idx)
+
+    async def _add_sensor(self, objects: Node, sensor: VibrationSensor, idx: int) -> None:
+        name = sensor.name
+        obj = await objects.add_object(_node_id(name, idx), ua.QualifiedName(name, idx))
+        window = sensor.waveform(0.0, self.waveform_points)
+        accel = await obj.add_variable(_node_id(f"{name}.Acceleration", idx), ua.QualifiedName("Acceleration", idx),
+                                       ua.Variant(window["accel"], V.Double))
+        await accel.write_value_rank(1)
+        speed = await obj.add_variable(_node_id(f"{name}.ShaftSpeed", idx), ua.QualifiedName("ShaftSpeed", idx),
+                                       ua.Variant(float(window["shaft_rpm"]), V.Double))
+        self._sensor_nodes.append((sensor, accel.nodeid, speed.nodeid))
 
     async def _add_variable(
         self, parent: Node, line: PackagingLine, var: LineVariable, ident: str, idx: int
@@ -198,6 +225,12 @@ class PackagingOpcuaServer:
             self._last[nodeid] = value
             dv = ua.DataValue(ua.Variant(value, var.variant), SourceTimestamp=now, ServerTimestamp=now)
             await server.write_attribute_value(nodeid, dv)
+        for sensor, accel, speed in self._sensor_nodes:
+            window = sensor.waveform(now.timestamp(), self.waveform_points)
+            for nodeid, variant in ((speed, ua.Variant(float(window["shaft_rpm"]), V.Double)),
+                                    (accel, ua.Variant(window["accel"], V.Double))):
+                dv = ua.DataValue(variant, SourceTimestamp=now, ServerTimestamp=now)
+                await server.write_attribute_value(nodeid, dv)
 
     async def stop(self) -> None:
         server, self._server = self._server, None

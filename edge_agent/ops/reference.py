@@ -100,11 +100,23 @@ def config_sections() -> list[tuple[str, type[BaseModel]]]:
         tag_model = _inner(model.model_fields["tags"].annotation)
         if tag_model is not None:
             sections.append((f"Profile for protocol `{protocol}`: [[tags]]", tag_model))
+            sections += _nested(f"Profile for protocol `{protocol}`: [tags.", tag_model)
         for name, field in model.model_fields.items():
             inner = _inner(field.annotation)
             if name not in ("tags", "profile", "oee", "alarms") and inner is not None:
                 sections.append((f"Profile for protocol `{protocol}`: [{name}]", inner))
     return sections
+
+
+def _nested(prefix: str, model: type[BaseModel]) -> list[tuple[str, type[BaseModel]]]:
+    """The tables inside a table (``[tags.waveform]``, ``[tags.waveform.bearing]``), depth first."""
+    out: list[tuple[str, type[BaseModel]]] = []
+    for name, field in model.model_fields.items():
+        inner = _inner(field.annotation)
+        if inner is not None:
+            out.append((f"{prefix}{name}]", inner))
+            out += _nested(f"{prefix}{name}.", inner)
+    return out
 
 
 def _inner(annotation: Any) -> type[BaseModel] | None:

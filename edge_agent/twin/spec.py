@@ -118,6 +118,15 @@ def spec_for(device: DeviceView, settings: TwinSettings | None = None) -> TwinSp
     alarm_deadband = {a.tag: a.deadband for a in profile.alarms if a.deadband > 0}
     tags: dict[str, TagSpec] = {}
     for tag in profile.tags:
+        waveform = getattr(tag, "waveform", None)
+        if waveform is not None:  # the array is never a twin value: its features are
+            for name in waveform.feature_tags(tag.name):
+                explicit = settings.deadbands.get(f"{device.name}.{name}", settings.deadbands.get(name))
+                deadband = alarm_deadband.get(name, settings.deadband_pct / 100.0) if explicit is None else explicit
+                relative = explicit is None and name not in alarm_deadband
+                feature = name[len(tag.name) + 1 :]
+                tags[name] = TagSpec(name, "", "float64", f"{feature} of {tag.name}", deadband, relative)
+            continue
         explicit = settings.deadbands.get(f"{device.name}.{tag.name}", settings.deadbands.get(tag.name))
         if explicit is not None:
             deadband, relative = explicit, False

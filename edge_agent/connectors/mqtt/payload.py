@@ -13,6 +13,12 @@ when no tag of its topic has a ``field``: a number, or ``true``/``false``/``on``
 ``off`` for a bool. ``timestamp_field`` names where a JSON object carries its time
 (epoch seconds or milliseconds, or ISO 8601 with an offset).
 
+A tag with a ``[tags.waveform]`` table takes a JSON array at its ``field`` (a
+window of raw vibration, its sample rate fixed in the profile or read from the
+payload at ``sample_rate_field``) and gives one sample per feature
+(``<tag>.<feature>``, see :mod:`edge_agent.maintenance.waveform`); the array itself
+is never a sample. Profiles without waveform tags take exactly the scalar path.
+
 Anything that does not fit raises :class:`PayloadError`; the connector counts it
 as malformed and goes on.
 """
@@ -22,13 +28,16 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import paho.mqtt.client as mqtt
 
 from edge_agent.model import Quality, Sample, Value
 from edge_agent.profiles import MqttProfile, MqttTag
+
+if TYPE_CHECKING:  # imported where used: numpy only for profiles with waveform tags
+    from edge_agent.maintenance.waveform import ShaftSpeeds, WindowPlan
 
 TRUE_WORDS = {"true": True, "on": True, "1": True, "false": False, "off": False, "0": False}
 
@@ -173,11 +182,39 @@ class TopicMap:
             topic = (tag.topic or profile.mqtt.topic).replace("{device}", device_id)
             self.by_topic.setdefault(topic, []).append(tag)
         self.wildcards = [t for t in self.by_topic if "+" in t or "#" in t]
-        # per tag, decided once: its name, field path split, and value converter
+        # per scalar tag, decided once: its name, field path split, and value converter
         self._plans: dict[int, list[tuple[str, Callable[[Any], Any], str | None, Callable[[Any], Value]]]] = {
-            id(tags): [(t.name, getter(t.field), t.field, coercer(t)) for t in tags]
+            id(tags): [(t.name, getter(t.field), t.field, coercer(t)) for t in tags if t.waveform is None]
             for tags in self.by_topic.values()
         }
+        # per waveform tag: its window plan, array path and sample rate path
+        self._waves: dict[int, list[tuple[WindowPlan, Callable[[Any], Any], str, Callable[[Any], Any] | None]]] = {}
+        self.shaft_tags: frozenset[str] = frozenset()
+        self.shaft_speeds: ShaftSpeeds | None = None
+        # decided once: a profile without waveform tags decodes exactly as before
+        self.decode: Callable[[str, str, bytes, float], list[Sample]] = self._decode_scalars
+        if any(t.waveform is not None for t in profile.tags):
+            self._plan_waveforms(profile)
+            self.decode = self._decode_with_waveforms
+
+    def _plan_waveforms(self, profile: MqttProfile) -> None:
+        from edge_agent.maintenance import waveform
+
+        self._window_samples = waveform.window_samples
+        self._waveform_error = waveform.WaveformError
+        for tags in self.by_topic.values():
+            waves = [
+                (waveform.WindowPlan.of(t.name, t.waveform, t.scale, t.offset), getter(t.field), t.field or t.name,
+                 None if t.waveform.sample_rate_field is None else getter(t.waveform.sample_rate_field))
+                for t in tags if t.waveform is not None
+            ]
+            if waves:
+                self._waves[id(tags)] = waves
+        self.shaft_tags = frozenset(
+            t.waveform.bearing.shaft_tag for t in profile.tags
+            if t.waveform is not None and t.waveform.bearing is not None and t.waveform.bearing.shaft_tag is not None
+        )
+        self.shaft_speeds = waveform.ShaftSpeeds()
 
     def tags_for(self, topic: str) -> list[MqttTag]:
         tags = self.by_topic.get(topic)
@@ -198,8 +235,8 @@ class TopicMap:
             raise PayloadError(f"topic segment {self.device_segment} (the device) is empty")
         return segment
 
-    def decode(self, device: str, topic: str, payload: bytes, now: float) -> list[Sample]:
-        """Samples of one message; [] for a topic no tag listens to."""
+    def _decode_scalars(self, device: str, topic: str, payload: bytes, now: float) -> list[Sample]:
+        """Samples of one message; [] for a topic no tag listens to (``decode`` of a profile without waveforms)."""
         tags = self.tags_for(topic)
         if not tags:
             return []
@@ -230,6 +267,75 @@ class TopicMap:
         if not samples:
             raise PayloadError(f"none of the profile's fields present (missing {', '.join(missing)})")
         return samples
+
+    def _decode_with_waveforms(self, device: str, topic: str, payload: bytes, now: float) -> list[Sample]:
+        """``decode`` of a profile with waveform tags: scalar samples, then each window's feature samples."""
+        tags = self.tags_for(topic)
+        if not tags:
+            return []
+        waves = self._waves.get(id(tags), [])
+        if not waves:
+            samples = self._decode_scalars(device, topic, payload, now)
+            self._note_shaft_speeds(samples)
+            return samples
+        device = self.device_of(device, topic)
+        try:
+            doc = orjson.loads(payload)
+        except orjson.JSONDecodeError as exc:
+            raise PayloadError(f"invalid JSON: {exc}") from None
+        ts = now
+        if self.timestamp_field and isinstance(doc, dict):
+            raw_ts = doc.get(self.timestamp_field)
+            if raw_ts is not None:
+                ts = parse_timestamp(raw_ts)
+        samples = []
+        missing = []
+        for name, get, path, convert in self._plans[id(tags)]:
+            try:
+                raw = get(doc)
+            except KeyError:
+                missing.append(path or name)
+                continue
+            samples.append(Sample(device, name, ts, 0.0, Quality.BAD) if raw is None
+                           else Sample(device, name, ts, convert(raw)))
+        self._note_shaft_speeds(samples)
+        windows = 0
+        for plan, get, path, get_rate in waves:
+            try:
+                raw = get(doc)
+            except KeyError:
+                missing.append(path)
+                continue
+            rate = None
+            if get_rate is not None:
+                rate = self._sample_rate(plan.tag, get_rate, doc)
+            speeds = self.shaft_speeds
+            try:
+                samples += self._window_samples(plan, device, ts, raw, sample_rate_hz=rate,
+                                                shaft_hz=None if speeds is None else speeds.hz(plan, device))
+            except self._waveform_error as exc:
+                raise PayloadError(f"{plan.tag}: {exc}") from None
+            windows += 1
+        if not samples and not windows:
+            raise PayloadError(f"none of the profile's fields present (missing {', '.join(missing)})")
+        return samples
+
+    @staticmethod
+    def _sample_rate(tag: str, get: Callable[[Any], Any], doc: Any) -> float:
+        try:
+            rate = get(doc)
+        except KeyError as exc:
+            raise PayloadError(f"{tag}: no sample rate at '{exc.args[0]}'") from None
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not math.isfinite(rate) or rate <= 0:
+            raise PayloadError(f"{tag}: sample rate {_show(rate)} is not a positive number")
+        return float(rate)
+
+    def _note_shaft_speeds(self, samples: list[Sample]) -> None:
+        speeds = self.shaft_speeds
+        if speeds is not None and self.shaft_tags:
+            for s in samples:
+                if s.tag in self.shaft_tags and s.quality is Quality.GOOD:
+                    speeds.update(s.device, s.tag, s.value)
 
     @staticmethod
     def _plain(device: str, tags: list[MqttTag], payload: bytes, now: float) -> list[Sample]:

@@ -4,6 +4,9 @@
 A browse path is a ``/``-separated list of ``ns:BrowseName`` elements relative
 to the Objects folder (``2:pack-1/2:SealJaw/2:Temperature``); all browse paths
 of a profile are translated in one TranslateBrowsePathsToNodeIds call.
+
+The tags of each node are a :class:`~.values.NodeTags` list; when the profile has
+waveform tags, every list shares one :class:`~.values.Waveforms` of the connection.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from dataclasses import dataclass, field
 
 from asyncua import Client, ua
 
+from edge_agent.connectors.opcua.values import NodeTags, Waveforms
 from edge_agent.profiles import OpcuaTag
 
 
@@ -20,11 +24,14 @@ from edge_agent.profiles import OpcuaTag
 class Resolved:
     """Tags grouped by the node they read, and the tags that could not be found."""
 
-    by_node: dict[ua.NodeId, list[OpcuaTag]] = field(default_factory=dict)
+    by_node: dict[ua.NodeId, NodeTags] = field(default_factory=dict)
     missing: list[tuple[OpcuaTag, str]] = field(default_factory=list)
 
     def add(self, node: ua.NodeId, tag: OpcuaTag) -> None:
-        self.by_node.setdefault(node, []).append(tag)
+        tags = self.by_node.get(node)
+        if tags is None:
+            tags = self.by_node[node] = NodeTags(node.to_string())
+        tags.append(tag)
 
 
 def expand(address: str, device_id: str) -> str:
@@ -41,6 +48,7 @@ def parse_browse_path(path: str) -> list[ua.QualifiedName]:
 
 async def resolve(client: Client, tags: Iterable[OpcuaTag], device_id: str) -> Resolved:
     """Map every tag to its NodeId; browse paths are looked up on the server."""
+    tags = list(tags)
     result = Resolved()
     browse: list[tuple[OpcuaTag, list[ua.QualifiedName]]] = []
     for tag in tags:
@@ -61,4 +69,8 @@ async def resolve(client: Client, tags: Iterable[OpcuaTag], device_id: str) -> R
                     result.add(node.nodeid, tag)
                     continue
             result.missing.append((tag, f"browse path {expand(tag.browse_path or '', device_id)} not found"))
+    if any(tag.waveform is not None for tag in tags):
+        waveforms = Waveforms(tags)
+        for bound in result.by_node.values():
+            bound.waveforms = waveforms
     return result
