@@ -177,10 +177,12 @@ def run_demo(
         procs.append((collector, "collector"))
         cnc = sum(1 for d in config.devices if d.protocol == "modbus")
         lines = sum(1 for d in config.devices if d.protocol == "opcua")
-        sensors = sum(1 for d in config.devices if d.protocol == "mqtt")
+        waveform = sum(1 for d in config.devices if d.profile.profile.name == "vibration_waveform")
+        sensors = sum(1 for d in config.devices if d.protocol == "mqtt") - waveform
         plant = _spawn([
             sys.executable, "-m", "simulators", "plant", "--seed", str(PLANT_SEED),
             "--cnc", str(max(cnc, 1)), "--lines", str(max(lines, 1)), "--sensors", str(max(sensors, 1)),
+            "--waveform-sensors", str(waveform),
             "--modbus-port", str(ports.modbus), "--opcua-port", str(ports.opcua), "--mqtt-url", mqtt_url,
         ], data_dir / "plant.log")
         procs.append((plant, "simulated plant"))

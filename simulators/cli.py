@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     plant.add_argument("--cnc", type=int, default=2, help="CNC machines, Modbus unit ids 1..N")
     plant.add_argument("--lines", type=int, default=1, help="packaging lines on OPC UA")
     plant.add_argument("--sensors", type=int, default=2, help="vibration sensors on MQTT")
+    plant.add_argument("--waveform-sensors", type=int, default=0,
+                       help="vibration sensors publishing raw acceleration windows (profile vibration_waveform)")
     plant.add_argument("--host", default="127.0.0.1", help="address the servers bind to")
     plant.add_argument("--modbus-port", type=_port, default=5020)
     plant.add_argument("--opcua-port", type=_port, default=4840)
@@ -92,7 +94,8 @@ def _print_endpoints(handle: PlantHandle) -> None:
     if handle.mqtt_url:
         kind = "embedded amqtt broker" if handle.embedded_broker else "broker"
         topics = ", ".join(handle.topics.values())
-        print(f"mqtt    {handle.mqtt_url} ({kind})  {topics}  (profile vibration_sensor)", flush=True)
+        profiles = "vibration_sensor" + (", vibration_waveform" if plant.waveform_sensors else "")
+        print(f"mqtt    {handle.mqtt_url} ({kind})  {topics}  (profiles {profiles})", flush=True)
 
 
 async def _watch_states(plant: Plant, stop: asyncio.Event) -> None:
@@ -117,6 +120,7 @@ async def _run_plant(args: argparse.Namespace) -> int:
             seed=args.seed, cnc=args.cnc, lines=args.lines, sensors=args.sensors, host=args.host,
             modbus_port=args.modbus_port, opcua_port=args.opcua_port, mqtt_url=mqtt_url,
             publish_interval_s=args.publish_interval, speed=args.speed, sensor_life_s=args.sensor_life,
+            waveform_sensors=args.waveform_sensors,
         ) as handle:
             _print_endpoints(handle)
             async with asyncio.TaskGroup() as tg:

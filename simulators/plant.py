@@ -38,7 +38,8 @@ DEFAULT_SENSOR_LIFE_S = 8 * 3600.0
 
 
 class Plant:
-    """Machines ``cnc-1..N``, lines ``pack-1..M`` and sensors ``vib-1..K`` on one simulated clock.
+    """Machines ``cnc-1..N``, lines ``pack-1..M``, sensors ``vib-1..K`` and raw-waveform sensors ``vibw-1..W``
+    on one simulated clock.
 
     Sensor ``vib-i`` reaches the danger level after about
     ``sensor_life_s * (1 + (i - 1) / 2)`` simulated seconds, so ``vib-1`` fails first.
@@ -51,8 +52,9 @@ class Plant:
         lines: int = 1,
         sensors: int = 2,
         sensor_life_s: float = DEFAULT_SENSOR_LIFE_S,
+        waveform_sensors: int = 0,
     ) -> None:
-        if min(cnc, lines, sensors) < 0:
+        if min(cnc, lines, sensors, waveform_sensors) < 0:
             raise ValueError("machine counts must be >= 0")
         if cnc > 247:
             raise ValueError("at most 247 CNC machines (Modbus unit ids 1-247)")
@@ -64,6 +66,10 @@ class Plant:
             VibrationSensor(f"vib-{i}", seed, failure_after_s=sensor_life_s * (1 + (i - 1) / 2))
             for i in range(1, sensors + 1)
         ]
+        self.waveform_sensors = [  # publish raw acceleration windows (profile vibration_waveform)
+            VibrationSensor(f"vibw-{i}", seed, failure_after_s=sensor_life_s * (1 + (i - 1) / 2))
+            for i in range(1, waveform_sensors + 1)
+        ]
 
     @property
     def machines(self) -> dict[str, CncMachine | PackagingLine | VibrationSensor]:
@@ -74,6 +80,7 @@ class Plant:
         yield from self.cnc
         yield from self.lines
         yield from self.sensors
+        yield from self.waveform_sensors
 
     def __getitem__(self, name: str) -> CncMachine | PackagingLine | VibrationSensor:
         for machine in self:

@@ -57,6 +57,7 @@ class PlantHandle:
     modbus: CncModbusServer | None = None
     opcua: PackagingOpcuaServer | None = None
     publisher: SensorPublisher | None = None
+    waveform_publisher: SensorPublisher | None = None
     error: BaseException | None = None
 
     @property
@@ -74,7 +75,8 @@ class PlantHandle:
     @property
     def topics(self) -> dict[str, str]:
         """MQTT topic per sensor name."""
-        return {s.name: topic_for(s.name) for s in self.plant.sensors}
+        topics = {s.name: topic_for(s.name) for s in self.plant.sensors}
+        return topics | {s.name: topic_for(s.name, waveform=True) for s in self.plant.waveform_sensors}
 
     async def refresh(self) -> None:
         """Copy the model's current values into the Modbus registers and OPC UA nodes."""
@@ -129,6 +131,8 @@ async def _supervise(handle: PlantHandle, tick_s: float, speed: float, stop: asy
                 tg.create_task(_tick(handle, tick_s, speed, stop), name="plant-tick")
             if handle.publisher is not None:
                 tg.create_task(handle.publisher.run(stop), name="mqtt-publish")
+            if handle.waveform_publisher is not None:
+                tg.create_task(handle.waveform_publisher.run(stop), name="mqtt-publish-waveform")
     except ExceptionGroup as group:
         exc = group.exceptions[0] if len(group.exceptions) == 1 else group
         handle.error = exc
@@ -151,6 +155,7 @@ async def plant_running(
     speed: float = 1.0,
     sensor_life_s: float = DEFAULT_SENSOR_LIFE_S,
     plant: Plant | None = None,
+    waveform_sensors: int = 0,
 ) -> AsyncIterator[PlantHandle]:
     """Serve a simulated plant: Modbus TCP (CNC), OPC UA (lines) and MQTT (sensors).
 
@@ -160,7 +165,8 @@ async def plant_running(
     """
     if tick_s <= 0 or speed < 0:
         raise ValueError("tick_s must be > 0 and speed >= 0")
-    model = plant or Plant(seed=seed, cnc=cnc, lines=lines, sensors=sensors, sensor_life_s=sensor_life_s)
+    model = plant or Plant(seed=seed, cnc=cnc, lines=lines, sensors=sensors, sensor_life_s=sensor_life_s,
+                           waveform_sensors=waveform_sensors)
     stop = asyncio.Event()
     async with AsyncExitStack() as stack:
         handle = PlantHandle(plant=model, host=host, modbus_port=None, opcua_url=None, mqtt_url=None)
@@ -172,14 +178,20 @@ async def plant_running(
             opcua = PackagingOpcuaServer(model.lines, host, opcua_port)
             handle.opcua = await stack.enter_async_context(opcua)
             handle.opcua_url = handle.opcua.url
-        if model.sensors and mqtt_url is not None:
+        if (model.sensors or model.waveform_sensors) and mqtt_url is not None:
             url, handle.embedded_broker = await resolve_mqtt_url(mqtt_url, stack, host)
             assert url is not None
             handle.mqtt_url = url
-            publisher = SensorPublisher(model.sensors, url, publish_interval_s)
-            handle.publisher = await stack.enter_async_context(publisher)
-            if not await publisher.wait_connected(MQTT_CONNECT_WAIT_S):
-                log.warning("MQTT broker %s not reachable yet; sensors publish once it is", url)
+            if model.sensors:
+                publisher = SensorPublisher(model.sensors, url, publish_interval_s)
+                handle.publisher = await stack.enter_async_context(publisher)
+            if model.waveform_sensors:
+                publisher = SensorPublisher(model.waveform_sensors, url, publish_interval_s, waveform=True)
+                handle.waveform_publisher = await stack.enter_async_context(publisher)
+            for started in (handle.publisher, handle.waveform_publisher):
+                if started is not None and not await started.wait_connected(MQTT_CONNECT_WAIT_S):
+                    log.warning("MQTT broker %s not reachable yet; sensors publish once it is", url)
+                    break
         await handle.refresh()
         supervisor = asyncio.create_task(_supervise(handle, tick_s, speed, stop), name="plant-supervisor")
         body_failed = False

@@ -16,6 +16,7 @@ from edge_agent.twin.settings import TwinSettings
 __all__ = ["FLOAT_TYPES", "DeviceView", "LocationView", "TagSpec", "TwinSpec", "spec_for"]
 
 FLOAT_TYPES = frozenset({"float32", "float64"})
+AMPLITUDE_FEATURES = frozenset({"rms", "peak", "peak_to_peak"})  # in the waveform's own unit
 REASON_TAG = "stop_reason"
 
 
@@ -125,7 +126,8 @@ def spec_for(device: DeviceView, settings: TwinSettings | None = None) -> TwinSp
                 deadband = alarm_deadband.get(name, settings.deadband_pct / 100.0) if explicit is None else explicit
                 relative = explicit is None and name not in alarm_deadband
                 feature = name[len(tag.name) + 1 :]
-                tags[name] = TagSpec(name, "", "float64", f"{feature} of {tag.name}", deadband, relative)
+                unit = tag.unit if feature in AMPLITUDE_FEATURES else ""
+                tags[name] = TagSpec(name, unit, "float64", f"{feature} of {tag.name}", deadband, relative)
             continue
         explicit = settings.deadbands.get(f"{device.name}.{tag.name}", settings.deadbands.get(tag.name))
         if explicit is not None:

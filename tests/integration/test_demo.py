@@ -30,7 +30,7 @@ def test_demo_with_embedded_broker_delivers_every_device(tmp_path: Path) -> None
     assert summary["ok"] is True
     devices = summary["devices"]
     assert isinstance(devices, dict)
-    assert set(devices) == {"cnc-1", "cnc-2", "pack-1", "vib-1", "vib-2"}
+    assert set(devices) == {"cnc-1", "cnc-2", "pack-1", "vib-1", "vib-2", "vibw-1"}
     assert {d["protocol"] for d in devices.values()} == {"modbus", "opcua", "mqtt"}
     assert all(d["samples"] > 0 for d in devices.values())
     stored, received = summary["samples_stored"], summary["samples_received"]

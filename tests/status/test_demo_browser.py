@@ -39,7 +39,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.timeout(90)]
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
-MACHINES = ("cnc-1", "cnc-2", "pack-1", "vib-1", "vib-2")
+MACHINES = ("cnc-1", "cnc-2", "pack-1", "vib-1", "vib-2", "vibw-1")
 SPINDLE_FAULT = 21  # a breakdown reason of the simulated CNC (alarm 751)
 CNC_BREAKDOWN = 3  # the cnc_vmc state code of a breakdown
 LOGIN = ("operator", "operator")  # the demo config's operator

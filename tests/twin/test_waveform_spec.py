@@ -32,6 +32,6 @@ def test_waveform_tag_is_listed_as_its_features() -> None:
     assert list(spec.tags) == profile.sample_tags()
     assert {"vib.rms", "vib.kurtosis", "vib.bpfo_energy", "shaft_speed"} <= set(spec.tags)
     rms = spec.tags["vib.rms"]
-    assert (rms.deadband, rms.relative, rms.type) == (0.05, False, "float64")
+    assert (rms.deadband, rms.relative, rms.type, rms.unit) == (0.05, False, "float64", "g")
     kurtosis = spec.tags["vib.kurtosis"]
-    assert kurtosis.relative and kurtosis.description == "kurtosis of vib"
+    assert kurtosis.relative and kurtosis.description == "kurtosis of vib" and kurtosis.unit == ""
