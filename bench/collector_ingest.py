@@ -16,7 +16,12 @@ prints samples/s for both and their ratio (HTTP / raw). On PostgreSQL the
 collector loads rows with ``COPY``, which beats ``executemany``; a raw ``COPY``
 into the same layout is printed as a second baseline.
 
-    python bench/collector_ingest.py [--batches N] [--batch-size N] [--pg-url URL | --no-pg]
+``--stages`` profiles where the SQLite collector's time goes instead, in process and
+per sample: decompression, JSON parsing, validation, the twin update, the store's
+transaction (rows, twin, counters, commit), and raw inserts of the same rows with and
+without the ``samples_ts`` index.
+
+    python bench/collector_ingest.py [--batches N] [--batch-size N] [--pg-url URL | --no-pg] [--stages]
 """
 
 from __future__ import annotations
@@ -245,6 +250,62 @@ def measure(name: str, new_url: Callable[[str], str], batches: list[Rows], bodie
     return seconds
 
 
+def stages(batches: list[Rows], bodies: list[bytes], repeat: int = 3) -> dict[str, float]:
+    """Microseconds per sample of each step of a SQLite ingest (in process, fastest of ``repeat``)."""
+    from cloud_sync.collector import twin
+    from cloud_sync.collector.body import decode_body, gunzip_limited
+    from cloud_sync.collector.validation import parse_batch
+
+    total = sum(map(len, batches))
+    best: dict[str, float] = {}
+
+    def keep(name: str, seconds: float) -> None:
+        best[name] = min(best.get(name, float("inf")), seconds / total * 1e6)
+
+    for rep in range(repeat):
+        with tempfile.TemporaryDirectory(prefix="collector-stages-") as tmp:
+            store = open_store(f"sqlite:///{Path(tmp) / 'stages.sqlite'}")
+            steps = dict.fromkeys(("gunzip", "json", "validate", "twin", "store transaction"), 0.0)
+            for body in bodies:
+                t0 = time.perf_counter()
+                raw = gunzip_limited(body)
+                t1 = time.perf_counter()
+                data = orjson.loads(raw)
+                t2 = time.perf_counter()
+                batch = parse_batch(data)
+                t3 = time.perf_counter()
+                twin.from_samples(batch.rows)
+                t4 = time.perf_counter()
+                store.ingest(batch)
+                t5 = time.perf_counter()
+                for name, seconds in zip(steps, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
+                    steps[name] += seconds
+            store.close()
+            for name, seconds in steps.items():
+                keep(name, seconds)
+            started = time.perf_counter()
+            for body in bodies:
+                decode_body(body, "gzip")
+            keep("decode_body (gunzip + json)", time.perf_counter() - started)
+            for label, drop_index in (("raw insert, same layout", False), ("raw insert, no samples_ts index", True)):
+                url = f"sqlite:///{Path(tmp) / f'raw-{drop_index}.sqlite'}"
+                open_store(url).close()
+                conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute("PRAGMA cache_size=-65536")
+                if drop_index:
+                    conn.execute("DROP INDEX samples_ts")
+                started = time.perf_counter()
+                for rows in batches:
+                    conn.execute("BEGIN IMMEDIATE")
+                    conn.executemany(INSERT_SQL + "(?, ?, ?, ?, ?, ?, ?)", [(GATEWAY, *row) for row in rows])
+                    conn.execute("COMMIT")
+                keep(label, time.perf_counter() - started)
+                conn.close()
+        print(f"  stages pass {rep + 1}/{repeat} done", file=sys.stderr)
+    return best
+
+
 # -- main -------------------------------------------------------------------------------------------
 
 
@@ -265,11 +326,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=10_000, help="samples per batch (default 10000)")
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL, help="PostgreSQL server (a temporary schema is used)")
     parser.add_argument("--no-pg", action="store_true", help="SQLite only")
+    parser.add_argument("--stages", action="store_true", help="profile the SQLite ingest step by step instead")
     add_json_argument(parser)
     args = parser.parse_args(argv)
 
     batches = [make_rows(1 + i * args.batch_size, args.batch_size) for i in range(args.batches)]
     bodies = [make_body(rows[0][0], rows) for rows in batches]
+    if args.stages:
+        per_sample = stages(batches, bodies)
+        print(f"SQLite collector ingest, {args.batches} batches x {args.batch_size} samples, us per sample "
+              "(fastest of 3):")
+        for name, us in per_sample.items():
+            print(f"  {name:<34} {us:6.2f} us  ({1e6 / us:>10,.0f} samples/s)")
+        return 0
     total = args.batches * args.batch_size
     wire = sum(map(len, bodies)) / total
     print(f"{args.batches} batches x {args.batch_size} samples, {wire:.1f} bytes/sample on the wire (gzip-1 JSON)")

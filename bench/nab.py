@@ -5,7 +5,7 @@
 Every series is scored point by point by a fresh detector whose warm-up is NAB's probationary period (NAB
 gives every detector that length), the threshold of each profile is optimised over the corpus, and the
 three normalised scores are printed with the published ones of ``results/final_results.json``. Then the
-cost: microseconds per point (one process, one long file, best of 3) and the state of one detector.
+cost: microseconds per point (one process, one long file, best of 3) and the state per tag in KB.
 The corpus comes from ``$EDGE_SHARED_DATA/nab`` (default ``../shared/data/nab``).
 """
 
@@ -126,8 +126,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     _summary(files, ours["standard"].threshold, args.per_file)
     per_point, state = _cost(corpus, args.detector, params)
+    largest = max(r[2] for r in results)
     print(f"cost: {per_point:.1f} us per point (one process, {TIMED_FILE}, best of 3)")
-    print(f"state: {state} bytes for that detector; at most {max(r[2] for r in results)} bytes over the corpus")
+    print(f"state: {state / 1000:.0f} KB per tag for that file; at most {largest / 1000:.0f} KB over the corpus")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Command line: ``edge-agent run | check | demo | analyze oee``.
+"""Command line: ``edge-agent run | check | status | demo | analyze | quarantine``.
 
 Library errors become CLI messages here and nowhere else: a ConfigError prints one
 line per problem and exits 2.
@@ -334,6 +334,87 @@ def format_status(status: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def cmd_quarantine_list(args: argparse.Namespace) -> int:
+    """The batches the collector refused for good, read from the agent's buffer file."""
+    from edge_agent.buffer.quarantine import QuarantineFile
+
+    config = _load(args.config)
+    if config is None:
+        return EXIT_CONFIG
+    try:
+        quarantine = QuarantineFile(config.data_dir / "buffer.sqlite")
+        entries = quarantine.entries()
+        quarantine.close()
+    except StoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps([e.as_dict() for e in entries], indent=2))
+        return 0
+    if not entries:
+        print("no quarantined batches")
+        return 0
+    for e in entries:
+        at = datetime.fromtimestamp(e.at, UTC).isoformat(timespec="seconds")
+        if e.replayed_at is None:
+            replayed = "not replayed"
+        else:
+            when = datetime.fromtimestamp(e.replayed_at, UTC).isoformat(timespec="seconds")
+            replayed = f"replayed {when}: {'delivered' if e.delivered else 'refused'} ({e.replay_status})"
+        body = "" if e.body_kept else ", body not kept"
+        print(f"{e.id:>5}  {e.batch_id}  {e.rows} rows  {at}  {e.status}: {e.answer[:120]}  [{replayed}{body}]")
+    return 0
+
+
+def cmd_quarantine_replay(args: argparse.Namespace) -> int:
+    """Send quarantined batches to the collector again (after it was fixed); each answer is kept."""
+    from cloud_sync.uploader import make_client
+    from edge_agent.buffer.quarantine import QuarantineFile, replay
+
+    config = _load(args.config)
+    if config is None:
+        return EXIT_CONFIG
+    if config.collector is None:
+        print(f"error: {config.path} has no [collector]: nothing to replay to", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        quarantine = QuarantineFile(config.data_dir / "buffer.sqlite")
+        entries = [e for e in quarantine.entries() if not e.delivered] if args.all else [quarantine.entry(args.id)]
+    except StoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if not entries:
+        print("nothing to replay")
+        quarantine.close()
+        return 0
+
+    col = config.collector
+    base = config.path.resolve().parent  # certificate paths are relative to the config file, as for the agent
+
+    def resolve(name: str | None) -> str | None:
+        return None if name is None else str(base / name)
+
+    async def run() -> list[Any]:
+        client = make_client(timeout_s=col.timeout_s, verify_tls=col.verify_tls, ca_file=resolve(col.ca_file),
+                             client_cert=resolve(col.client_cert), client_key=resolve(col.client_key),
+                             http2=col.http2)
+        async with client:
+            return await replay(quarantine, entries, client, url=col.url, api_key=col.api_key,
+                                gateway_id=config.gateway_id)
+
+    try:
+        results = asyncio.run(run())
+    except (StoreError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        quarantine.close()
+    for r in results:
+        answer = f" {r.status}: {r.answer[:200]}" if r.status is not None else f" {r.answer}"
+        print(f"{r.entry.id:>5}  {r.entry.batch_id}  {r.result}{answer}")
+    return 0 if all(r.result == "delivered" for r in results) and len(results) == len(entries) else 1
+
+
 def cmd_hash_password(args: argparse.Namespace) -> int:
     from edge_agent.status.passwd import main as passwd_main
 
@@ -360,6 +441,19 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--url", help="the agent's base URL, e.g. http://127.0.0.1:8080")
     status.add_argument("--json", action="store_true", help="print the full status as JSON")
     status.set_defaults(func=cmd_status)
+
+    quarantine = sub.add_parser("quarantine", help="batches the collector refused for good: list, replay")
+    q_sub = quarantine.add_subparsers(dest="action", required=True)
+    q_list = q_sub.add_parser("list", help="the quarantined batches in the agent's buffer, with the answers")
+    q_list.add_argument("--config", "-c", required=True, help="agent config (TOML): where the buffer is")
+    q_list.add_argument("--json", action="store_true", help="print the records as JSON")
+    q_list.set_defaults(func=cmd_quarantine_list)
+    q_replay = q_sub.add_parser("replay", help="send quarantined batches to the collector again")
+    q_replay.add_argument("--config", "-c", required=True, help="agent config (TOML): buffer and collector")
+    which = q_replay.add_mutually_exclusive_group(required=True)
+    which.add_argument("id", nargs="?", type=int, metavar="ID", help="the record to replay (see quarantine list)")
+    which.add_argument("--all", action="store_true", help="every record not yet delivered by a replay")
+    q_replay.set_defaults(func=cmd_quarantine_replay)
 
     hashpw = sub.add_parser("hash-password", help="hash an operator's password for the [[users]] table",
                             add_help=False)

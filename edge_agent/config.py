@@ -64,6 +64,10 @@ class CollectorSettings(Strict):
     batch_max_bytes: int = Field(
         default=4 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024, description="JSON bytes per batch before gzip"
     )
+    compression: Literal["zstd", "gzip"] = Field(
+        default="zstd", description="zstd (level 1) or gzip (gzip_level); falls back to gzip when the collector "
+        "answers 415"
+    )
     gzip_level: int = Field(default=1, ge=1, le=9, description="1: fastest; 6: about 20 % fewer bytes")
     interval_s: float = Field(default=2.0, gt=0)
     timeout_s: float = Field(default=10.0, gt=0)

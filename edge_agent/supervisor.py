@@ -365,7 +365,7 @@ class Agent:
                         gateway_id=cfg.gateway_id, url=col.url, api_key=col.api_key,
                         batch_size=col.batch_size, batch_max_bytes=col.batch_max_bytes,
                         backoff_initial_s=col.backoff_initial_s, backoff_max_s=col.backoff_max_s,
-                        gzip_level=col.gzip_level,
+                        gzip_level=col.gzip_level, compression=col.compression,
                         on_event=lambda kind, attrs: self.record_event(Event(GATEWAY, kind, attrs)),
                     )
                     self._schedule_sync(scheduler, _soon())

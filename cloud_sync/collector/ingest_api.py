@@ -2,7 +2,7 @@
 
 Checks run cheapest first: the key (a gateway key is also rate limited here,
 before the body is read), the content coding and declared length, the streamed
-size, then -- in the thread pool, never on the event loop -- gzip, JSON, the
+size, then -- in the thread pool, never on the event loop -- gzip or zstd, JSON, the
 gateway the key may write as, the batch schema and rows, and the transaction.
 The answer comes only after the commit. Nothing is written for a refused
 request.
@@ -32,11 +32,11 @@ def _error(description: str) -> dict[str, Any]:
 
 BATCH_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "committed (or already stored: duplicate_batch)"},
-    400: _error("body is not valid gzip or JSON"),
+    400: _error("body is not valid gzip, zstd or JSON"),
     401: _error("missing, unknown or revoked API key"),
     403: _error("the key may not write for the batch's gateway_id"),
     413: _error("body too large, on the wire or decompressed"),
-    415: _error("content-encoding other than gzip or identity"),
+    415: _error("content-encoding other than gzip, zstd or identity"),
     422: _error("not a valid batch; errors name each field"),
     429: _error("the gateway sends too many batches; wait Retry-After seconds"),
     503: _error("storage unavailable; retry after Retry-After seconds"),
@@ -91,8 +91,8 @@ async def post_batch(
     api_key: str | None = Security(api_key_scheme),
     content_encoding: str | None = Header(
         None,
-        description="gzip (recommended) or identity; anything else is 415",
-        json_schema_extra={"enum": ["gzip", "identity"]},
+        description="zstd (fewest bytes), gzip or identity; anything else is 415",
+        json_schema_extra={"enum": ["zstd", "gzip", "identity"]},
     ),
 ) -> Response:
     collector = collector_of(request)

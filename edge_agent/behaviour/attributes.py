@@ -31,6 +31,7 @@ __all__ = [
     "AnomalyDetected",
     "Attributes",
     "BatchQuarantined",
+    "BatchReplayed",
     "BufferCorrupt",
     "BufferOverflow",
     "BufferWriteFailed",
@@ -211,6 +212,18 @@ class BatchQuarantined(Attributes):
     last_seq: int
     rows: Count
     status: int
+    answer: Message
+
+
+class BatchReplayed(Attributes):
+    quarantine_id: int
+    batch_id: Text
+    stream: Literal["samples", "events"]
+    first_seq: int
+    last_seq: int
+    rows: Count
+    status: int
+    result: Literal["delivered", "refused"]
     answer: Message
 
 

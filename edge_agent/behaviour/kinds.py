@@ -38,6 +38,7 @@ __all__ = [
     "ALARM_UNSUPPRESSED",
     "ANOMALY_DETECTED",
     "BATCH_QUARANTINED",
+    "BATCH_REPLAYED",
     "BUFFER_CORRUPT",
     "BUFFER_OVERFLOW",
     "BUFFER_WRITE_FAILED",
@@ -112,6 +113,7 @@ BUFFER_CORRUPT: Final = "buffer_corrupt"
 BUFFER_WRITE_FAILED: Final = "buffer_write_failed"
 BUFFER_WRITE_RECOVERED: Final = "buffer_write_recovered"
 BATCH_QUARANTINED: Final = "batch_quarantined"
+BATCH_REPLAYED: Final = "batch_replayed"
 # machines
 STATE_CHANGED: Final = "state_changed"
 STOP_ENDED: Final = "stop_ended"
@@ -170,6 +172,7 @@ KINDS: Final[Mapping[str, type[a.Attributes]]] = {
     BUFFER_WRITE_FAILED: a.BufferWriteFailed,
     BUFFER_WRITE_RECOVERED: a.BufferWriteRecovered,
     BATCH_QUARANTINED: a.BatchQuarantined,
+    BATCH_REPLAYED: a.BatchReplayed,
     STATE_CHANGED: a.StateChanged,
     STOP_ENDED: a.StopEnded,
     PART_COUNT: a.PartCount,

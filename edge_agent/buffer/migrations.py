@@ -118,6 +118,33 @@ MIGRATIONS: list[tuple[str, str | Step]] = [
         ) WITHOUT ROWID;
         """,
     ),
+    (
+        # Several delivered ranges above the watermark (an outage that starts during a drain leaves a
+        # second gap behind the live tail); the single tail of 0003 becomes the first island, and the
+        # columns tail_first/tail_acked are no longer read (kept at 0).
+        "0006_sync_islands",
+        """
+        CREATE TABLE sync_islands (
+            stream TEXT NOT NULL,
+            first_seq INTEGER NOT NULL,
+            last_seq INTEGER NOT NULL,
+            PRIMARY KEY (stream, first_seq)
+        ) WITHOUT ROWID;
+        INSERT INTO sync_islands (stream, first_seq, last_seq)
+            SELECT stream, tail_first, tail_acked FROM sync_state WHERE tail_first > 0;
+        UPDATE sync_state SET tail_first = 0, tail_acked = 0;
+        """,
+    ),
+    (
+        # An operator's replay of a quarantined batch (edge-agent quarantine replay): when, and what
+        # the collector answered (2xx: delivered; the record stays as a trace).
+        "0007_quarantine_replay",
+        """
+        ALTER TABLE quarantine ADD COLUMN replayed_at REAL;
+        ALTER TABLE quarantine ADD COLUMN replay_status INTEGER;
+        ALTER TABLE quarantine ADD COLUMN replay_answer TEXT;
+        """,
+    ),
 ]
 
 

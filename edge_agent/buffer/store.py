@@ -62,6 +62,7 @@ class BufferStats:
     used_bytes: int = 0
     max_bytes: int = 0
     live_tail: dict[str, list[int] | None] = field(default_factory=dict)
+    islands: dict[str, list[list[int]]] = field(default_factory=dict)
     oldest_unsynced_ts: float | None = None
     quarantined: dict[str, int] = field(default_factory=dict)
 
@@ -332,7 +333,8 @@ class Buffer:
             max_rows=self.max_rows,
             used_bytes=used,
             max_bytes=self.max_bytes,
-            live_tail={s: [m.tail_first, m.tail_acked] if m.has_tail else None for s, m in marks.items()},
+            live_tail={s: list(m.islands[-1]) if m.islands else None for s, m in marks.items()},
+            islands={s: [list(i) for i in m.islands] for s, m in marks.items()},
             oldest_unsynced_ts=oldest,
             quarantined=quarantined,
         )

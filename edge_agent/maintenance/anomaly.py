@@ -16,6 +16,13 @@ thousand level. Repeats are suppressed: a point only scores if it is more surpri
 the last ``refractory`` points, so a lasting anomaly raises one alert, not hundreds, while a worsening one
 raises again. Nothing is scored during the warm-up.
 
+Two variants add a sequence feature for changes of shape or rhythm within the usual range, weighted 0.5:
+``"context-ensemble"`` (after CAD OSE and HTM) the log-loss of each value under a context model of the
+quantised values before it, averaged over 6 points (:mod:`edge_agent.maintenance.context`), and
+``"shape-ensemble"`` (after ARTime) the distance of the latest shape of block means to the nearest one
+seen before (:mod:`edge_agent.maintenance.shape`). Neither beat the default on NAB
+(docs/predictive-maintenance.md), so neither is the default.
+
 ``GaussianDetector`` (``"gaussian"``) is the textbook baseline: a z-score against a sliding mean and
 standard deviation.
 
@@ -32,7 +39,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from edge_agent.maintenance.context import SPACINGS, ContextModel
 from edge_agent.maintenance.rolling import RollingMean
+from edge_agent.maintenance.shape import ShapeNovelty
 from edge_agent.maintenance.surprise import TailSurprise, find_period
 
 __all__ = [
@@ -70,7 +79,12 @@ class TailEnsembleConfig:
     """Parameters of :class:`TailEnsembleDetector` (the defaults are the ones measured on NAB).
 
     ``scales`` are ``(points averaged, weight)`` pairs: the raw value is scale 1. ``refractory`` (points)
-    defaults to ``refractory_fraction`` of the warm-up.
+    defaults to ``refractory_fraction`` of the warm-up. ``context_*`` configure the context feature
+    (off at ``context_weight=0``): :class:`~edge_agent.maintenance.context.ContextModel`'s ``bins``,
+    ``order``, ``max_entries`` and ``spacing``, and the points its log-loss is averaged over. ``shape_*``
+    configure the shape feature (off at ``shape_weight=0``): a
+    :class:`~edge_agent.maintenance.shape.ShapeNovelty` of ``shape_length`` blocks, with ``shape_blocks``
+    blocks per warm-up and ``shape_memory`` shapes remembered.
     """
 
     warmup: int = 750
@@ -86,12 +100,28 @@ class TailEnsembleConfig:
     score_scale: float = 4.0
     refractory: int | None = None
     refractory_fraction: float = 0.3
+    context_weight: float = 0.0
+    context_bins: int = 8
+    context_order: int = 4
+    context_smoothing: int = 6
+    context_entries: int = 4096
+    context_spacing: str = "quantile"
+    shape_weight: float = 0.0
+    shape_length: int = 8
+    shape_blocks: int = 104
+    shape_memory: int = 1000
 
     def __post_init__(self) -> None:
         if self.warmup < 0 or self.window < 1:
             raise ValueError("warmup must be >= 0 and window >= 1")
         if not self.scales or any(n < 1 or w < 0 for n, w in self.scales):
             raise ValueError("scales must be (points >= 1, weight >= 0) pairs")
+        if self.context_weight < 0 or self.context_smoothing < 1:
+            raise ValueError("context_weight must be >= 0 and context_smoothing >= 1")
+        if self.shape_weight < 0 or self.shape_blocks < 1 or not 2 <= self.shape_length < self.shape_memory:
+            raise ValueError("need shape_weight >= 0, shape_blocks >= 1 and 2 <= shape_length < shape_memory")
+        if self.context_spacing not in SPACINGS:
+            raise ValueError(f"context_spacing must be one of {', '.join(SPACINGS)}, not {self.context_spacing!r}")
 
     @property
     def refractory_points(self) -> int:
@@ -149,6 +179,21 @@ class TailEnsembleDetector:
         self._surprises = [self._tail() for _ in c.scales]
         self._seasonal = _Seasonal(c.seasonal_smoothing) if c.seasonal_weight > 0 else None
         self._seasonal_surprise = self._tail() if self._seasonal is not None else None
+        # The sequence features take their bins and scale from the window of the raw value (finest scale).
+        self._binning = self._surprises[min(range(len(c.scales)), key=lambda i: c.scales[i][0])].window
+        self._context: ContextModel | None = None
+        self._context_mean = RollingMean(c.context_smoothing)
+        self._context_surprise: TailSurprise | None = None
+        if c.context_weight > 0:
+            self._context = ContextModel(c.context_bins, c.context_order, c.context_entries, c.context_spacing)
+            self._context_surprise = self._tail()
+        self._shape: ShapeNovelty | None = None
+        self._shape_surprise: TailSurprise | None = None
+        self._shape_level = 0.0
+        if c.shape_weight > 0:
+            step = max(1, round(c.warmup / c.shape_blocks))
+            self._shape = ShapeNovelty(step, c.shape_length, c.shape_memory)
+            self._shape_surprise = self._tail()
         self._recent: deque[tuple[int, float]] = deque()  # (index, level), levels decreasing
         self._count = 0
         self._level = 0.0
@@ -174,6 +219,21 @@ class TailEnsembleDetector:
         c = self.config
         self._count += 1
         surprise = 0.0
+        if self._context is not None and self._context_surprise is not None:
+            loss = self._context_mean.push(self._context.update(x, self._binning.ordered))
+            surprise = c.context_weight * self._context_surprise.surprise(loss)
+            self._context_surprise.push(loss)
+        if self._shape is not None and self._shape_surprise is not None:
+            ordered = self._binning.ordered
+            n = len(ordered)
+            if n >= 30:
+                lo, med, hi = ordered[n // 100], ordered[n // 2], ordered[n - 1 - n // 100]
+                scale = max(hi - lo, 1e-6 * (abs(med) + 1e-3))
+                distance = self._shape.update(x, med, scale)
+                if not math.isnan(distance):
+                    self._shape_level = c.shape_weight * self._shape_surprise.surprise(distance)
+                    self._shape_surprise.push(distance)
+            surprise = max(surprise, self._shape_level)
         for mean, weight, tail in zip(self._means, self._weights, self._surprises, strict=True):
             feature = x if mean is None else mean.push(x)
             s = weight * tail.surprise(feature)
@@ -215,6 +275,10 @@ class TailEnsembleDetector:
         total += sum(m.nbytes() for m in self._means if m is not None)
         if self._seasonal is not None and self._seasonal_surprise is not None:
             total += self._seasonal.nbytes() + self._seasonal_surprise.nbytes()
+        if self._context is not None and self._context_surprise is not None:
+            total += self._context.nbytes() + self._context_mean.nbytes() + self._context_surprise.nbytes()
+        if self._shape is not None and self._shape_surprise is not None:
+            total += self._shape.nbytes() + self._shape_surprise.nbytes()
         return total + len(self._recent) * 16
 
 
@@ -267,9 +331,19 @@ def _tail_ensemble(**params: Any) -> Detector:
     return TailEnsembleDetector(config)
 
 
+def _context_ensemble(**params: Any) -> Detector:
+    return _tail_ensemble(**{"context_weight": 0.5, **params})
+
+
+def _shape_ensemble(**params: Any) -> Detector:
+    return _tail_ensemble(**{"shape_weight": 0.5, **params})
+
+
 #: Detectors by name, for ``edge-agent analyze anomaly --detector NAME`` and ``bench/nab.py``.
 DETECTORS: dict[str, Callable[..., Detector]] = {
     "tail-ensemble": _tail_ensemble,
+    "context-ensemble": _context_ensemble,
+    "shape-ensemble": _shape_ensemble,
     "gaussian": GaussianDetector,
 }
 DEFAULT_DETECTOR = "tail-ensemble"

@@ -99,6 +99,13 @@ class Collector(Proc):
                 "ORDER BY received_at", (GW,)))
 
 
+    def duplicate_batches(self) -> int:
+        """Batches this gateway sent again after the collector had stored them."""
+        with sqlite3.connect(self.db) as conn:
+            row = conn.execute("SELECT duplicate_batches FROM gateways WHERE gateway_id = ?", (GW,)).fetchone()
+            return int(row[0]) if row else 0
+
+
 class Plant(Proc):
     def __init__(self, tmp: Path, cnc: int = 2) -> None:
         self.modbus_port = free_port()

@@ -65,3 +65,62 @@ def test_collector_outage_backlog_drains_in_order_while_live_data_flows(tmp_path
         agent.kill()
         collector.stop()
         plant.stop()
+
+
+def test_outage_during_a_drain_live_data_jumps_ahead_again(tmp_path: Path) -> None:
+    """Two outages back to back: the second starts while the first backlog is still draining."""
+    plant = Plant(tmp_path).start()
+    collector = Collector(tmp_path).start()
+    http = free_port()
+    config = agent_config(
+        tmp_path, modbus_port=plant.modbus_port, http_port=http, collector_url=collector.url, poll_s=0.05,
+        collector="batch_size = 10\ninterval_s = 0.2\nbackoff_initial_s = 0.2\nbackoff_max_s = 0.5",
+    )
+    agent = Agent(tmp_path, config, http)
+    try:
+        agent.start()
+        wait_for(lambda: len(collector.rows()) > 100, 20, "live sync", agent.proc, agent.log)
+        collector.stop()
+        wait_for(lambda: agent.status()["buffer"]["unsynced"]["samples"] > 15_000, 60, "a first backlog")
+        collector.start()
+        # the drain is under way: the live tail is ahead of the backlog, most of it still unsent (the collector
+        # takes a moment to stop: the uploader goes on meanwhile)
+        wait_for(lambda: (s := agent.status())["sync"]["backlog_rows_sent"] > 0
+                 and s["buffer"]["live_tail"]["samples"] is not None, 30, "the first drain")
+        collector.stop()
+        status = agent.status()
+        tail = status["buffer"]["live_tail"]["samples"]
+        assert tail is not None and status["buffer"]["unsynced"]["samples"] > 1000, status["buffer"]
+        wait_for(lambda: agent.status()["buffer"]["last_seq"]["samples"] > tail[1] + 2000, 30, "a second backlog")
+        newest_at_restart = agent.status()["buffer"]["last_seq"]["samples"]
+        batches_before = len(collector.batches())
+        collector.start()
+        wait_for(lambda: (s := agent.status())["sync"]["mode"] == "live" and s["buffer"]["live_tail"]["samples"]
+                 is None and s["buffer"]["unsynced"]["samples"] < 100, 60, "both backlogs to drain")
+        time.sleep(0.5)
+        plant.stop()
+        wait_for(lambda: agent.status()["buffer"]["unsynced"]["samples"] == 0, 20, "the last rows")
+        status = agent.status()
+        assert status["sync"]["duplicate_batches"] == 0
+        assert agent.stop() == 0
+        # no loss and every row sent once: the collector has exactly the buffer's rows, and the rows of
+        # its batches add up to the row count (a batch sent twice would be counted as a duplicate)
+        received = collector.rows()
+        assert received == agent.rows()
+        assert [r[0] for r in received] == list(range(1, len(received) + 1))
+        batches = collector.batches()
+        assert sum(last - first + 1 for first, last, _ in batches) == len(received)
+        assert collector.duplicate_batches() == 0
+        # after the second restart the first batch is live data: at the newest rows, far above the old tail
+        second = [(first, last) for first, last, _ in batches[batches_before:]]
+        assert second[0][0] > tail[1] + 1000 and second[0][1] >= newest_at_restart - 50
+        # the backlog arrived oldest-first (the rest of the first gap, then the second) ...
+        backlog = [b for b in second if b[1] < second[0][0]]
+        assert backlog and all(b[0] > a[1] for a, b in itertools.pairwise(backlog))
+        # ... while live batches kept arriving
+        last_backlog = second.index(backlog[-1])
+        assert [b for b in second[1:last_backlog] if b[0] > newest_at_restart], "no live batch during the drain"
+    finally:
+        agent.kill()
+        collector.stop()
+        plant.stop()
