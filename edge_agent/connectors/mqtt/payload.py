@@ -247,6 +247,15 @@ class TopicMap:
             if any(tag.field is not None for tag in tags):
                 raise PayloadError(f"invalid JSON: {exc}") from None
             return self._plain(device, tags, payload, now)
+        _, samples, missing = self._scalars(device, tags, doc, now)
+        if not samples:
+            raise PayloadError(f"none of the profile's fields present (missing {', '.join(missing)})")
+        return samples
+
+    def _scalars(
+        self, device: str, tags: list[MqttTag], doc: Any, now: float
+    ) -> tuple[float, list[Sample], list[str]]:
+        """The timestamp of a decoded message, its scalar samples, and the field paths it lacks."""
         ts = now
         if self.timestamp_field and isinstance(doc, dict):
             raw_ts = doc.get(self.timestamp_field)
@@ -264,9 +273,7 @@ class TopicMap:
                 samples.append(Sample(device, name, ts, 0.0, Quality.BAD))
                 continue
             samples.append(Sample(device, name, ts, convert(raw)))
-        if not samples:
-            raise PayloadError(f"none of the profile's fields present (missing {', '.join(missing)})")
-        return samples
+        return ts, samples, missing
 
     def _decode_with_waveforms(self, device: str, topic: str, payload: bytes, now: float) -> list[Sample]:
         """``decode`` of a profile with waveform tags: scalar samples, then each window's feature samples."""
@@ -283,21 +290,7 @@ class TopicMap:
             doc = orjson.loads(payload)
         except orjson.JSONDecodeError as exc:
             raise PayloadError(f"invalid JSON: {exc}") from None
-        ts = now
-        if self.timestamp_field and isinstance(doc, dict):
-            raw_ts = doc.get(self.timestamp_field)
-            if raw_ts is not None:
-                ts = parse_timestamp(raw_ts)
-        samples = []
-        missing = []
-        for name, get, path, convert in self._plans[id(tags)]:
-            try:
-                raw = get(doc)
-            except KeyError:
-                missing.append(path or name)
-                continue
-            samples.append(Sample(device, name, ts, 0.0, Quality.BAD) if raw is None
-                           else Sample(device, name, ts, convert(raw)))
+        ts, samples, missing = self._scalars(device, tags, doc, now)
         self._note_shaft_speeds(samples)
         windows = 0
         for plan, get, path, get_rate in waves:
