@@ -79,3 +79,22 @@ def test_broker_settings_checks() -> None:
     ]:
         with pytest.raises(ValidationError, match=error):
             MqttConnection(**kwargs)
+
+
+@pytest.mark.parametrize("type_", ["float32", "float64", "int16", "uint32", "int64"])
+@pytest.mark.parametrize(
+    "raw", [0, 7, -3, 2.5, -0.0, 1e300, True, False, 10**20, 10**400, float("nan"), float("inf"), "x", None, [1]]
+)
+def test_fast_coercer_gives_what_coerce_gives(type_: str, raw: Any) -> None:
+    from edge_agent.connectors.mqtt.payload import coerce, coercer
+
+    tag = MqttTag(name="t", type=type_, field="t")
+
+    def outcome(fn: Any) -> Any:
+        try:
+            value = fn(raw)
+        except (PayloadError, OverflowError, ValueError) as exc:
+            return type(exc)
+        return (type(value), value)
+
+    assert outcome(coercer(tag)) == outcome(lambda r: coerce(tag, r))

@@ -13,6 +13,12 @@ acknowledgements never cross threads. Only the blocking connect (DNS, TCP, TLS
 handshake) runs in a worker thread. It subscribes on every connect, reports the
 connection state to the sink, and reconnects with a delay doubling from
 ``reconnect_delay_s`` up to ``reconnect_delay_max_s``.
+
+The client is :class:`Client`, paho's own with three changes for throughput: it reads
+the socket in chunks of up to ``RECV_SIZE`` bytes (paho reads each packet with three or
+more ``recv`` calls), hands a whole PUBLISH to ``on_publish_received`` without paho's
+per-message objects, and :meth:`Client.ack_all` sends a committed batch's
+acknowledgements as one write.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import asyncio
 import contextlib
 import select
 import ssl
+import struct
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 from urllib.parse import urlparse
@@ -33,6 +40,7 @@ from edge_agent.connectors.base import Backoff, describe_error
 from edge_agent.connectors.mqtt.config import BrokerSettings
 
 MessageHandler = Callable[[mqtt.Client, mqtt.MQTTMessage], None]
+PublishHandler = Callable[[str, bytes, int, int, bool], None]
 
 
 class Link(Protocol):
@@ -45,7 +53,155 @@ class Link(Protocol):
 # Messages paho keeps in flight towards the broker; acknowledgements are not limited by it.
 MAX_INFLIGHT = 100
 # Packets read per readiness callback before the event loop runs other work.
-READ_BURST = 100
+READ_BURST = 200
+# Bytes asked of the socket per read (one read holds hundreds of small messages).
+RECV_SIZE = 65536
+_PUBACK = 0x40 << 24 | 2 << 16  # a PUBACK packet, fixed header and remaining length 2, before the packet id
+_PUBLISH = 0x30
+
+
+class Client(mqtt.Client):
+    """paho's client with buffered socket reads, a lean path for PUBLISH packets and
+    acknowledgements in batches.
+
+    paho asks the socket for the command byte, then each byte of the remaining length,
+    then the rest of the packet (three system calls or more per message), and builds a
+    message object (with a lock and a condition variable) per PUBLISH. Here one ``recv``
+    of up to ``RECV_SIZE`` bytes fills a buffer; a whole MQTT 3.1.1 PUBLISH (QoS 0, or
+    QoS 1 with manual acknowledgement) found in it goes straight to
+    :attr:`on_publish_received` as ``(topic, payload, qos, mid, dup)`` (one cut by the end of
+    a read waits in the buffer for the rest). Everything else (other packets, a PUBLISH over
+    ``RECV_SIZE`` bytes, QoS 2, MQTT 5, a malformed packet) takes paho's own path, reading
+    from the same buffer.
+
+    This overrides two private methods of paho, ``_sock_recv`` (the one place paho reads
+    the socket) and ``_packet_read`` (written against paho-mqtt 2.2); tests/connectors/test_mqtt_client.py
+    checks the lean path against paho's own on a scripted byte stream cut at awkward places.
+    """
+
+    _rbuf: bytes = b""
+    _rpos = 0
+    _rsock: Any = None
+    # set when a read found the socket empty: wait until it is readable again
+    dry = False
+    # (topic, payload, qos, mid, dup) of each PUBLISH taken by the lean path
+    on_publish_received: PublishHandler | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._v5 = self._protocol == mqtt.MQTTv5
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        buf, pos = self._rbuf, self._rpos
+        if pos >= len(buf) or self._sock is not self._rsock:
+            try:
+                buf = super()._sock_recv(RECV_SIZE)
+            except BlockingIOError:
+                self.dry = True
+                self._rbuf, self._rpos = b"", 0
+                raise
+            self._rsock, pos = self._sock, 0
+            if not buf:  # closed by the broker
+                self._rbuf = buf
+                return buf
+        end = pos + bufsize
+        self._rbuf, self._rpos = buf, end
+        if pos == 0 and end >= len(buf):
+            return buf
+        return buf[pos:end]
+
+    def _packet_read(self) -> mqtt.MQTTErrorCode:
+        # paho's loop_read (and loop, loop_forever) reads a packet here: the lean path first
+        if self.on_publish_received is not None and self.read_publish():
+            return mqtt.MQTT_ERR_SUCCESS
+        return super()._packet_read()
+
+    def read_publish(self) -> bool:
+        """Handle the next packet if it is a whole PUBLISH for the lean path (reading more of the
+        socket while the buffer ends inside it); False leaves the packet to paho's path (or, with
+        ``dry`` set, waits for the socket)."""
+        if self.on_publish_received is None or self._in_packet["command"] != 0 or self._v5:
+            return False
+        while True:
+            done = self._publish()
+            if done is not None:
+                return done
+            if not self._fill():
+                return False
+
+    def _publish(self) -> bool | None:
+        """One PUBLISH from the buffer to ``on_publish_received``: True when handled, False for paho's
+        path, None when the buffer ends inside a packet that fits in one read."""
+        handler = self.on_publish_received
+        buf, pos = self._rbuf, self._rpos
+        size = len(buf)
+        if pos >= size or self._sock is not self._rsock:
+            return None
+        header = buf[pos]
+        qos = (header & 0x06) >> 1
+        if handler is None or header & 0xF0 != _PUBLISH or qos == 2 or (qos == 1 and not self._manual_ack):
+            return False
+        if pos + 5 > size:  # the smallest PUBLISH has 5 bytes
+            return None
+        # remaining length: 1 to 4 bytes, 7 bits each, least significant first
+        length = shift = 0
+        start = pos + 1
+        while True:
+            if shift > 21:
+                return False  # malformed: paho's path reports it
+            if start >= size:
+                return None
+            byte = buf[start]
+            start += 1
+            length |= (byte & 127) << shift
+            shift += 7
+            if not byte & 128:
+                break
+        end = start + length
+        if end > size:
+            return None if end - pos <= RECV_SIZE else False  # a larger packet: paho's path
+        topic_end = start + 2 + (buf[start] << 8 | buf[start + 1]) if length >= 2 else end + 1
+        body = topic_end + 2 if qos else topic_end
+        if topic_end == start + 2 or body > end:
+            return False  # malformed: paho's path reports it
+        try:
+            topic = buf[start + 2 : topic_end].decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        self._rpos = end
+        mid = buf[topic_end] << 8 | buf[topic_end + 1] if qos else 0
+        with self._msgtime_mutex:
+            self._last_bytes_received = mqtt.time_func()
+        handler(topic, buf[body:end], qos, mid, bool(header & 0x08))
+        return True
+
+    def _fill(self) -> bool:
+        """Append what the socket holds to the unread rest of the buffer; False if it holds nothing
+        (``dry``), is closed or failed (paho's path then reads the rest and reports it)."""
+        if self._sock is not self._rsock:
+            self._rbuf, self._rpos, self._rsock = b"", 0, self._sock
+        try:
+            data = super()._sock_recv(RECV_SIZE)
+        except BlockingIOError:
+            self.dry = True
+            return False
+        except OSError:
+            return False
+        if not data:
+            return False
+        self._rbuf = self._rbuf[self._rpos :] + data
+        self._rpos = 0
+        return True
+
+    def ack_all(self, mids: Sequence[int]) -> None:
+        """Acknowledge QoS 1 messages (manual acknowledgement), in order, in one write.
+
+        The same PUBACK packets as one :meth:`ack` each (MQTT 3.1.1 and 5: a PUBACK
+        without a reason code means success), queued as one outgoing buffer."""
+        if not mids or not self._manual_ack:
+            return
+        packets = struct.pack(f"!{len(mids)}I", *[_PUBACK | mid for mid in mids])
+        self._packet_queue(mqtt.PUBACK, packets, 0, 1)
 
 
 def broker_address(settings: BrokerSettings) -> tuple[str, int]:
@@ -53,16 +209,16 @@ def broker_address(settings: BrokerSettings) -> tuple[str, int]:
     return url.hostname or "127.0.0.1", url.port or (8883 if settings.tls else 1883)
 
 
-def make_client(settings: BrokerSettings, client_id: str, *, persistent: bool = True) -> mqtt.Client:
+def make_client(settings: BrokerSettings, client_id: str, *, persistent: bool = True) -> Client:
     """A paho client for a persistent session with manual acknowledgements (a subscriber that must
     lose nothing), or with ``persistent=False`` for a clean session with automatic ones (a publisher
     such as the Sparkplug edge node)."""
     if settings.protocol == "5":
-        client = mqtt.Client(
+        client = Client(
             mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=persistent
         )
     else:
-        client = mqtt.Client(
+        client = Client(
             mqtt.CallbackAPIVersion.VERSION2,
             client_id=client_id,
             clean_session=not persistent,
@@ -130,12 +286,29 @@ class _LoopBridge:
         self.loop.add_reader(sock, self._read)
 
     def _read(self) -> None:
-        # paho reads one packet per loop_read; keep reading while more is buffered, up to a burst
+        # paho reads one packet per loop_read; keep reading while more is there, up to a burst
+        client = self.client
+        if self.paused or self.sock is None:
+            return
+        if not isinstance(client, Client):
+            for _ in range(READ_BURST):
+                if client.loop_read() != mqtt.MQTT_ERR_SUCCESS or self.paused or self.sock is None:
+                    return
+                if not _readable(self.sock):
+                    return
+            return
+        lean = client.read_publish
         for _ in range(READ_BURST):
-            if self.client.loop_read() != mqtt.MQTT_ERR_SUCCESS or self.paused or self.sock is None:
+            client.dry = False
+            if not lean():
+                if client.dry:  # nothing more on the socket: wait until it is readable
+                    return
+                if client.loop_read() != mqtt.MQTT_ERR_SUCCESS or client.dry:
+                    return
+            if self.paused or self.sock is None:
                 return
-            if not _readable(self.sock):
-                return
+        # more may be buffered (by the client or by TLS) without the socket being readable
+        self.loop.call_soon(self._read)
 
     def _close(self, _c: mqtt.Client, _u: Any, sock: Any) -> None:
         self._soon(self._forget, sock)
@@ -171,6 +344,8 @@ class _LoopBridge:
         if self.sock is not None and self.paused:
             self.paused = False
             self.loop.add_reader(self.sock, self._read)
+            # what was already read from the socket does not make it readable again
+            self.loop.call_soon(self._read)
 
 
 async def run_session(

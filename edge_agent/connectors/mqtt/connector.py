@@ -19,17 +19,17 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import paho.mqtt.client as mqtt
 
 from edge_agent.connectors.base import Sink
-from edge_agent.connectors.mqtt.client import make_client, run_session
+from edge_agent.connectors.mqtt.client import Client, make_client, run_session
 from edge_agent.connectors.mqtt.config import MqttConnection
 from edge_agent.connectors.mqtt.handoff import Handoff
 from edge_agent.connectors.mqtt.payload import PayloadError, TopicMap
-from edge_agent.model import Event
+from edge_agent.model import Event, Mark
 from edge_agent.profiles import MqttProfile
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ class MalformedLog:
 
 def message_digest(topic: str, payload: bytes | bytearray) -> str:
     """A short fingerprint of a message, to tell a redelivery from a new message reusing a packet id."""
-    return hashlib.blake2b(topic.encode() + b"\0" + bytes(payload), digest_size=8).hexdigest()
+    return hashlib.blake2b(topic.encode() + b"\0" + payload, digest_size=8).hexdigest()
 
 
 class MqttConnector:
@@ -76,57 +76,74 @@ class MqttConnector:
         self.client_id = self.conn.client_id or f"{gateway_id}-{device.name}"
         self.topics = TopicMap(device.profile, self.conn.device_id or device.name)
 
-    def _client(self) -> mqtt.Client:
+    def _client(self) -> Client:
         return make_client(self.conn, self.client_id)
 
     async def run(self, sink: Sink, ready: Callable[[], None]) -> None:
         """Subscribe and ingest until cancelled (paho reconnects by itself)."""
         loop = asyncio.get_running_loop()
         malformed = MalformedLog(self.device.name, sink, loop)
-        handoff = Handoff()
+        client = self._client()
         name = self.device.name
+        client_id = self.client_id
         limit = self.conn.max_payload_bytes
+        decode = self.topics.decode
+        clock = time.time
+        status = sink.status
 
         # messages committed but maybe not acknowledged before a crash: the broker redelivers them
         # (DUP flag, same packet id) and they are recognised here instead of being stored twice
-        committed = await sink.delivered(self.client_id)
+        committed = await sink.delivered(client_id)
 
-        def on_message(client: mqtt.Client, msg: mqtt.MQTTMessage) -> None:
-            mid, msg_qos = msg.mid, msg.qos
-            digest = message_digest(msg.topic, msg.payload) if msg_qos > 0 else ""
+        def acknowledge(marks: Sequence[Mark]) -> None:
+            """After the commit of a batch: acknowledge its QoS 1 messages in one write."""
+            client.ack_all([mid for _, mid, _ in marks])
+            for _, mid, digest in marks:
+                committed[mid] = digest
 
-            def ack() -> None:
-                if msg_qos > 0:
-                    client.ack(mid, msg_qos)
-                    committed[mid] = digest
+        handoff = Handoff(acknowledge=acknowledge)
+        put = handoff.put
 
-            if msg.dup and msg_qos > 0 and committed.get(mid) == digest:
-                sink.status.duplicates += 1
-                client.ack(mid, msg_qos)
-                return
-
-            if len(msg.payload) > limit:
-                malformed(msg.topic, f"payload of {len(msg.payload)} bytes is over max_payload_bytes ({limit})")
-                ack()
+        def on_publish(topic: str, payload: bytes, qos: int, mid: int, dup: bool) -> None:
+            mark: Mark | None = None
+            if qos > 0:
+                digest = message_digest(topic, payload)
+                if dup and committed.get(mid) == digest:
+                    status.duplicates += 1
+                    client.ack(mid, qos)
+                    return
+                mark = (client_id, mid, digest)
+            if len(payload) > limit:
+                malformed(topic, f"payload of {len(payload)} bytes is over max_payload_bytes ({limit})")
+                done(mark)
                 return
             try:
-                samples = self.topics.decode(name, msg.topic, bytes(msg.payload), time.time())
+                samples = decode(name, topic, payload, clock())
             except (PayloadError, ValueError, TypeError) as exc:
-                malformed(msg.topic, str(exc))
-                ack()
+                malformed(topic, str(exc))
+                done(mark)
                 return
             if not samples:
-                ack()
+                done(mark)
                 return
-            mark = (self.client_id, mid, digest) if msg_qos > 0 else None
-            handoff.put(samples, ack, mark)  # False once stopping: unacknowledged, the broker redelivers it
+            put(samples, None, mark)  # False once stopping: unacknowledged, the broker redelivers it
 
+        def done(mark: Mark | None) -> None:
+            """A QoS 1 message with nothing to store: acknowledged at once."""
+            if mark is not None:
+                client.ack(mark[1], 1)
+                committed[mark[1]] = mark[2]
+
+        def on_message(_client: mqtt.Client, msg: mqtt.MQTTMessage) -> None:
+            """paho's own path (MQTT 5, a message over 64 KiB)."""
+            on_publish(msg.topic, bytes(msg.payload), msg.qos, msg.mid, msg.dup)
+
+        client.on_publish_received = on_publish
         qos = int(self.conn.qos)
         subscriptions = [(topic, qos) for topic in self.topics.by_topic]
         drain = asyncio.create_task(handoff.drain(sink), name=f"mqtt-handoff-{name}")
         try:
-            await run_session(self._client(), self.conn, sink, ready, subscriptions, on_message,
-                              flow=handoff.flow)
+            await run_session(client, self.conn, sink, ready, subscriptions, on_message, flow=handoff.flow)
         finally:
             handoff.close()
             drain.cancel()

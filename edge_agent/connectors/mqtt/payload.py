@@ -136,8 +136,12 @@ def coercer(tag: MqttTag) -> Callable[[Any], Value]:
     plain = tag.scale == 1.0 and tag.offset == 0.0
     if plain and tag.type in ("float32", "float64"):
         def as_float(raw: Any) -> Value:
-            if raw.__class__ is float and math.isfinite(raw):
-                return raw
+            cls = raw.__class__
+            if cls is float:
+                if math.isfinite(raw):
+                    return raw
+            elif cls is int:  # a JSON integer for a float tag (bool is not int's class here)
+                return float(raw)
             return coerce(tag, raw)
         return as_float
     if plain and tag.type.startswith(("int", "uint")):
