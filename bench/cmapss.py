@@ -67,8 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     us = statistics.median(rounds)
     size = model.path.stat().st_size
 
+    extra = " + cycle number" if model.card.cycle is not None else ""
     print(f"C-MAPSS FD001 test, last cycle of {len(units)} engines; model {model.path.name} "
-          f"v{model.card.raw.get('version', '?')}, window {model.window} x {len(model.sensors)} sensors")
+          f"v{model.card.raw.get('version', '?')}, window {model.window} x {len(model.sensors)} sensors{extra}")
     print()
     print(f"| {'model':<36} | {'RMSE':>7} | {'NASA score':>10} |")
     print(f"|{'-' * 38}|{'-' * 8}:|{'-' * 11}:|")
@@ -79,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {name:<36} | {r:>7.2f} | {score:>10} |")
     print()
     print(f"uncapped true RUL: RMSE {rmse(predicted, true):.2f}, NASA score {nasa_score(predicted, true):.0f}")
+    cv = model.card.raw.get("training", {}).get("cross_validation")
+    if cv:
+        print(f"cross-validation on the training engines (how the recipe was chosen): RMSE {cv['cv_rmse']:.3f}")
     if "rmse" in recorded:
         agree = "agrees" if abs(recorded["rmse"] - ours_rmse) < 1e-3 else "DIFFERS"
         print(f"model card records RMSE {recorded['rmse']:.4f}: {agree}")

@@ -5,7 +5,7 @@
 Prints microseconds per call (median of 5 rounds) of
 
 * one machine cycle of the turbofan profile through ``HealthTracker.feed``: 15 samples, the cycle row, one RUL
-  inference of the shipped TFLite model (30 x 14 window), the health index, rollups and the trigger; against
+  inference of the shipped TFLite model (60 x 15 window), the health index, rollups and the trigger; against
   ``RulModel.predict`` of one window alone (the baseline);
 * one sample of an anomaly-monitored tag through ``AnomalyMonitor.feed`` and ``HealthTracker.feed``; against
   ``AnomalyMonitor.feed`` alone.

@@ -4,9 +4,14 @@
 the cycle tag changes value (samples of one timestamp are taken sensors first, so a message or poll that
 carries the cycle counter and the sensors forms one row) or every ``cycle_interval_s`` seconds of sample
 time (the row holds the values before the sample that crossed the boundary). It keeps the last ``window``
-rows and their times, nothing more. :class:`EdgeRul` runs the TFLite model (:mod:`~edge_agent.maintenance.rul`)
-on the window after every new row, padding a short history by repeating its first row exactly as
-``edge-agent analyze rul`` does, so both give the same RUL for the same cycles.
+rows and their times, the number of cycles seen and, for a model whose card smooths the sensors, the running
+exponential average: nothing more. :class:`EdgeRul` runs the TFLite model (:mod:`~edge_agent.maintenance.rul`)
+on the window after every new row. The window is built by the same functions as ``edge-agent analyze rul``
+and the training code (:func:`~edge_agent.maintenance.rul.input_rows`, padding a short history by repeating its
+first row), so all three give the same input, and the same RUL, for the same cycles. A model that takes the
+cycle number gets the cycle tag's value when it is a number (the machine's cycles since new, which survives an
+agent restart and is what the training data counts); with ``cycle_interval_s`` or a non-numeric cycle tag it
+gets the count of cycles since the first one this agent saw of the device.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge_agent.maintenance.health import RulEstimate
-from edge_agent.maintenance.rul import ModelCard, RulModel
+from edge_agent.maintenance.rul import ModelCard, RulModel, input_rows, pad_front
 from edge_agent.model import Quality, Sample
 from edge_agent.profiles import RulSettings
 
@@ -41,8 +46,16 @@ class Predictor(Protocol):
 class CycleWindow:
     """The last ``window`` cycle rows of one device (see the module docstring)."""
 
-    def __init__(self, settings: RulSettings, sensors: Sequence[str], window: int) -> None:
+    def __init__(
+        self, settings: RulSettings, sensors: Sequence[str], window: int, *, cycle: bool = False,
+        smoothing: float = 0.0,
+    ) -> None:
         self.settings = settings
+        self.cycle = cycle
+        """Whether :meth:`window` appends the cycle number of each row (the card has a cycle input)."""
+        self.smoothing = smoothing if 0.0 < smoothing < 1.0 else 0.0
+        """Exponential smoothing of the rows (``alpha``; 0: none), as :func:`~.rul.input_rows` smooths."""
+        self._smoothed: Row | None = None
         self.columns: dict[str, list[int]] = {}
         for i, sensor in enumerate(sensors):
             self.columns.setdefault(settings.sensors[sensor], []).append(i)
@@ -52,6 +65,9 @@ class CycleWindow:
         self.values: list[float] = [math.nan] * len(sensors)
         self.rows: deque[Row] = deque(maxlen=window)
         self.times: deque[float] = deque(maxlen=window)
+        self.numbers: deque[float] = deque(maxlen=window)
+        """The cycle number of each row: the cycle tag's value when it is a number (cycles since new, as the
+        training data counts them), else the count of cycles this agent has seen of the device."""
         self.cycles = 0
         self.incomplete = 0
         """Cycles skipped because some mapped tag had no value yet."""
@@ -77,7 +93,7 @@ class CycleWindow:
             if s.tag == self.cycle_tag:
                 if s.value != self._cycle_value:
                     self._cycle_value = s.value
-                    closed += self._close(s.ts)
+                    closed += self._close(s.ts, s.value)
                 continue
             if isinstance(s.value, bool | str):
                 continue
@@ -87,21 +103,30 @@ class CycleWindow:
                     self.values[i] = value
         return closed
 
-    def _close(self, ts: float) -> int:
+    def _close(self, ts: float, number: object = None) -> int:
         if any(math.isnan(v) for v in self.values):
             self.incomplete += 1
             return 0
-        self.rows.append(np.array(self.values))
+        row = np.array(self.values)
+        if self.smoothing:
+            previous = self._smoothed
+            if previous is not None:
+                row = self.smoothing * row + (1.0 - self.smoothing) * previous
+            self._smoothed = row
+        self.rows.append(row)
         self.times.append(ts)
         self.cycles += 1
+        counted = isinstance(number, int | float) and not isinstance(number, bool) and math.isfinite(number)
+        self.numbers.append(float(number) if counted else float(self.cycles))  # type: ignore[arg-type]
         return 1
 
     def window(self, length: int) -> Row:
-        """The last ``length`` rows; a shorter history repeats its first row in front (as the offline pipeline)."""
-        rows = np.stack(list(self.rows))
-        if len(rows) < length:
-            rows = np.concatenate([np.repeat(rows[:1], length - len(rows), axis=0), rows])
-        return rows[-length:]
+        """The last ``length`` input rows (then the cycle number if :attr:`cycle`); a shorter history repeats
+        its first row in front (as the offline pipeline)."""
+        rows = input_rows(np.stack(list(self.rows)), cycle=self.cycle)
+        if self.cycle:
+            rows[:, -1] = self.numbers
+        return pad_front(rows, length)[-length:]
 
     def cycle_s(self) -> float | None:
         """Seconds per cycle: the configured interval, else the mean over the kept rows (None before two)."""
@@ -120,7 +145,9 @@ class EdgeRul:
         self.model = model
         self.name = name
         card = model.card
-        self.cycles = CycleWindow(settings, card.sensors, card.window)
+        self.cycles = CycleWindow(
+            settings, card.sensors, card.window, cycle=card.cycle is not None, smoothing=card.smoothing
+        )
         self.min_cycles = settings.min_cycles or card.window
         self.estimate: RulEstimate | None = None
         self.tags = self.cycles.tags

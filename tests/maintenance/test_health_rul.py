@@ -23,7 +23,7 @@ from simulators.turbofan import CHANNELS, SyntheticEngine
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 UNIT = 34  # 203 cycles; its RUL at the last cycle is 7 (RUL_FD001.txt)
-T0 = 1_790_000_000.0
+T0 = 1_789_960_000.0  # a day boundary falls between the first estimate (cycle 60) and the last cycle
 CYCLE_S = 600.0
 
 
@@ -107,7 +107,9 @@ def test_edge_rul_equals_the_offline_command_and_recommends_below_the_horizon(
     assert len(hours) == len(estimated_hours) - 1  # every hour with an estimate, but the last (still open)
     assert all(a["rul_unit"] == "cycles" for a in hours)
     assert hours[-1]["health_min"] <= 30.0 < hours[0]["health_min"]
-    assert [a["period"] for a in rollups].count("day") == 1
+    estimated_days = {int((T0 + CYCLE_S * i) // 86400) for i in range(size - 1, len(unit))}
+    assert len(estimated_days) == 2
+    assert [a["period"] for a in rollups].count("day") == 1  # the first day closed; the second still open
 
 
 def test_synthetic_engine_degrades_like_fd001(settings: MaintenanceSettings) -> None:
