@@ -99,8 +99,9 @@ class CountingSink:
         self.status.errors += 1
 
 
-async def raw(port: int, reads: list[tuple[str, int, int]], seconds: float) -> int:
-    """Reads completed by a bare pymodbus client sending ``reads`` round-robin for ``seconds``."""
+async def raw(port: int, reads: list[tuple[str, int, int]], seconds: float) -> tuple[int, float]:
+    """Reads completed by a bare pymodbus client sending ``reads`` round-robin for ``seconds``, and the
+    process CPU seconds they took."""
     from pymodbus.client import AsyncModbusTcpClient
 
     client = AsyncModbusTcpClient("127.0.0.1", port=port, retries=0)
@@ -108,18 +109,21 @@ async def raw(port: int, reads: list[tuple[str, int, int]], seconds: float) -> i
     methods = {"holding": client.read_holding_registers, "input": client.read_input_registers,
                "coil": client.read_coils, "discrete": client.read_discrete_inputs}
     done = 0
+    cpu = time.process_time()
     deadline = time.perf_counter() + seconds
     while time.perf_counter() < deadline:
         for table, start, count in reads:
             response = await methods[table](start, count=count, device_id=1)
             assert not response.isError()
             done += 1
+    cpu = time.process_time() - cpu
     client.close()
-    return done
+    return done, cpu
 
 
-async def agent(port: int, profile: ModbusProfile, seconds: float) -> tuple[int, int]:
-    """Samples and requests of the agent's connector polling without pause for ``seconds``."""
+async def agent(port: int, profile: ModbusProfile, seconds: float) -> tuple[int, int, float]:
+    """Samples and requests of the agent's connector polling without pause for ``seconds``, and the
+    process CPU seconds of that window."""
     conn = ModbusConnection(host="127.0.0.1", port=port, poll_interval_s=1e-6, stagger_s=0.0)
     device = Device("bench", profile, Path("bench.toml"), conn, Location())
     sink = CountingSink()
@@ -127,12 +131,14 @@ async def agent(port: int, profile: ModbusProfile, seconds: float) -> tuple[int,
     while sink.status.state != "connected":
         await asyncio.sleep(0.01)
     start_samples, start_requests = sink.status.samples, sink.status.requests
+    cpu = time.process_time()
     await asyncio.sleep(seconds)
     samples, requests = sink.status.samples - start_samples, sink.status.requests - start_requests
+    cpu = time.process_time() - cpu
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     assert sink.status.errors == 0, "the connector reported errors"
-    return samples, requests
+    return samples, requests, cpu
 
 
 def median(values: list[float]) -> float:
@@ -159,6 +165,8 @@ def main() -> None:
     per_tag_tags: list[float] = []
     agent_tags: list[float] = []
     agent_requests: list[float] = []
+    raw_cpu_us: list[float] = []  # process CPU per request
+    agent_cpu_us: list[float] = []
     try:
         deadline = time.monotonic() + 10
         while True:
@@ -173,11 +181,14 @@ def main() -> None:
         per_tag = [(t.table, t.address, t.register_count) for t in profile.tags]
         s = args.seconds
         for _ in range(args.rounds):
-            raw_tags.append(asyncio.run(raw(port, planned, s)) / len(planned) * tags / s)
-            per_tag_tags.append(asyncio.run(raw(port, per_tag, s)) / s)
-            samples, requests = asyncio.run(agent(port, profile, s))
+            done, cpu = asyncio.run(raw(port, planned, s))
+            raw_tags.append(done / len(planned) * tags / s)
+            raw_cpu_us.append(cpu / max(done, 1) * 1e6)
+            per_tag_tags.append(asyncio.run(raw(port, per_tag, s))[0] / s)
+            samples, requests, cpu = asyncio.run(agent(port, profile, s))
             agent_tags.append(samples / s)
             agent_requests.append(requests / s)
+            agent_cpu_us.append(cpu / max(requests, 1) * 1e6)
     finally:
         server.terminate()
         server.join(5)
@@ -189,13 +200,18 @@ def main() -> None:
     print(f"  raw pymodbus, one read per tag: {per_tag_s:8.0f} tags/s")
     print(f"  agent ModbusConnector:          {agent_s:8.0f} tags/s ({median(agent_requests):.0f} requests/s)")
     print(f"agent / raw (same plan): {agent_s / raw_s:.2f}; agent / raw one-per-tag: {agent_s / per_tag_s:.2f}")
+    raw_us, agent_us = median(raw_cpu_us), median(agent_cpu_us)
+    print(f"process CPU per request: raw {raw_us:.0f} us, agent {agent_us:.0f} us "
+          f"(raw / agent {raw_us / agent_us:.2f}; the agent decodes {tags / len(plan):.0f} tags per request, "
+          "raw decodes none)")
     ratio = agent_s / raw_s
     write_rows(args.json, [
         Row("Modbus TCP", f"ModbusConnector polling {args.profile} ({tags} tags) without pause",
             round(agent_s), "tags/s", round(raw_s), "tags/s (bare pymodbus, same planned requests)",
             round(ratio, 2), ">= 0.8", ratio >= 0.8,
             extra={"agent_requests_per_s": round(median(agent_requests)),
-                   "raw_one_per_tag_tags_per_s": round(per_tag_s)}),
+                   "raw_one_per_tag_tags_per_s": round(per_tag_s),
+                   "cpu_us_per_request": {"raw": round(raw_us, 1), "agent": round(agent_us, 1)}}),
         Row("Modbus request planner", f"read requests per poll of {args.profile}", len(plan), "requests/poll",
             tags, "requests/poll (one per tag)", round(tags / len(plan), 2), ">= 5x fewer", tags / len(plan) >= 5),
     ])

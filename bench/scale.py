@@ -208,6 +208,7 @@ class Point:
     stored: int = 0
     synced: bool = False
     sync_state: dict[str, Any] = field(default_factory=dict)  # mode, backlog and rows sent at the end
+    memory: dict[str, Any] = field(default_factory=dict)  # the agent's own view at the end (status "memory")
     series: list[tuple[float, float]] = field(default_factory=list)  # (s since start of window, RSS MB)
 
     @property
@@ -288,6 +289,7 @@ def run_agent(config: Path, seconds: float, warmup: float, every: float, tags: i
                 doc = {}
             point.synced = bool(doc.get("sync", {}).get("last_result") not in (None, "disabled"))
             point.sync_state = {k: doc.get("sync", {}).get(k) for k in ("mode", "backlog", "rows_sent", "last_result")}
+            point.memory = doc.get("memory") or {}
             # the kernel's own peak (VmHWM) also sees spikes between two samples
             with contextlib.suppress(OSError, ValueError):
                 for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
@@ -404,10 +406,14 @@ def main(argv: list[str] | None = None) -> int:
         points.append(p)
         print(f"{p.tags:>7,} {p.devices:>7} {100 * p.cpu_fraction:>7.1f} {p.rss_peak_mb:>12.1f} "
               f"{p.samples_per_s:>10,.0f} {100 * p.cpu_per_1000:>16.2f}", flush=True)
-    if args.plot:
-        plot(points, args.plot)
-        print(f"plot: {args.plot}")
     write_rows(args.json, rows_of(points), extra={"points": [p.as_dict() for p in points]})
+    if args.plot:
+        try:
+            plot(points, args.plot)
+        except ImportError as exc:  # matplotlib is optional: the figures are in the table and the JSON
+            print(f"plot skipped: {exc}")
+        else:
+            print(f"plot: {args.plot}")
     return 0
 
 

@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -35,20 +35,23 @@ from edge_agent.buffer.writer import Item, WriteQueue, Writer
 from edge_agent.config import AgentConfig, Device, load_config
 from edge_agent.connectors import connector_class
 from edge_agent.connectors.base import Backoff, CommitCallback, DeviceStatus, describe_error
-from edge_agent.edge_node.publisher import EdgeNodePublisher
 from edge_agent.errors import ConfigError, StoreError
-from edge_agent.maintenance.monitor import AnomalyMonitor
-from edge_agent.maintenance.tracker import HealthTracker, HealthTrackers, health_tracker, wants_health
 from edge_agent.model import Event, Mark, Sample, Value
 from edge_agent.oee import LiveOee, OeeResult, options_for_profile
 from edge_agent.oee.events import MachineEvents
 from edge_agent.oee.rollups import OeeRollups, Place
+from edge_agent.ops.memory import MMAP_THRESHOLD, TRIM_THRESHOLD, tune_allocator, usage
 from edge_agent.ops.notify import Notifier, feed_watchdog, watchdog_interval
 from edge_agent.profiles import Profile
 from edge_agent.status.history import SqliteHistory
 from edge_agent.status.live import LiveView
-from edge_agent.status.providers import LiveOeeProvider
+from edge_agent.status.providers import HealthTrackersProvider, LiveOeeProvider
 from edge_agent.status.settings import settings_from
+
+if TYPE_CHECKING:  # imported where used: numpy (maintenance), paho and protobuf (edge node) cost RSS
+    from edge_agent.edge_node.publisher import EdgeNodePublisher
+    from edge_agent.maintenance.monitor import AnomalyMonitor
+    from edge_agent.maintenance.tracker import HealthTracker
 
 log = logging.getLogger("edge_agent")
 GATEWAY = "_gateway"
@@ -190,20 +193,17 @@ class Agent:
             d.name: LiveOee(d.name, d.profile.oee, config.calendar, options=options_for_profile(d.profile))
             for d in config.devices if d.profile.oee is not None
         }
-        self.monitors: dict[str, AnomalyMonitor] = {
-            d.name: AnomalyMonitor(d.name, d.profile.maintenance)
-            for d in config.devices if d.profile.maintenance is not None and d.profile.maintenance.anomaly_tags
-        }
-        self.health_trackers: dict[str, HealthTracker] = {
-            d.name: health_tracker(d.name, d.profile.maintenance, self.monitors.get(d.name), config.calendar.tz)
-            for d in config.devices if d.profile.maintenance is not None and wants_health(d.profile.maintenance)
-        }
+        self.monitors: dict[str, AnomalyMonitor] = {}
+        self.health_trackers: dict[str, HealthTracker] = {}
+        for d in config.devices:
+            self._add_maintenance(d)
         self.live = LiveView(
             config.devices, settings_from(config), record=self.record_event, gateway_id=config.gateway_id,
             oee=LiveOeeProvider(self.oee_engines, {
                 d.name: d.profile.oee.ideal_cycle_time_s for d in config.devices if d.profile.oee is not None
             }),
-            history=SqliteHistory(config.data_dir / "buffer.sqlite"), health=HealthTrackers(self.health_trackers),
+            history=SqliteHistory(config.data_dir / "buffer.sqlite"),
+            health=HealthTrackersProvider(self.health_trackers),
         )
         self.notifier = Notifier()
         self._tg: asyncio.TaskGroup | None = None
@@ -317,6 +317,8 @@ class Agent:
 
     async def run(self, *, http: bool = True, on_ready: Callable[[Agent], None] | None = None) -> None:
         cfg = self.config
+        if tune_allocator():  # large transient blocks go back to the system (edge_agent/ops/memory.py)
+            log.debug("malloc: mmap threshold %d bytes, trim threshold %d bytes", MMAP_THRESHOLD, TRIM_THRESHOLD)
         buffer_path = cfg.data_dir / "buffer.sqlite"
         client = self._client() if cfg.collector is not None else None  # a bad certificate fails before anything runs
         try:
@@ -352,6 +354,8 @@ class Agent:
                     self._start_device(device)
                 tg.create_task(self._reload_loop(), name="reload")
                 if cfg.sparkplug_node is not None and cfg.sparkplug_node.enabled:
+                    from edge_agent.edge_node.publisher import EdgeNodePublisher
+
                     self.edge_node = EdgeNodePublisher(cfg.sparkplug_node, cfg.gateway_id, cfg.data_dir,
                                                        computed=self._computed_metrics)
                     self._edge_node_task = tg.create_task(self.edge_node.run(), name="sparkplug-node")
@@ -444,14 +448,27 @@ class Agent:
                 device.name, device.profile.oee, options_for_profile(device.profile),
                 part_interval_s=self.config.behaviour.part_count_interval_s,
             )
+        self._add_maintenance(device)
+        self._device_tasks[device.name] = self._tg.create_task(self._run_device(device, sink), name=device.name)
+
+    def _add_maintenance(self, device: Device) -> None:
+        """The anomaly monitor and health tracker of a device whose profile has a ``[maintenance]`` table.
+
+        Imported here, not at the top: the maintenance package brings numpy (about 17 MB of RSS), which a
+        gateway without predictive maintenance never needs.
+        """
         maintenance = device.profile.maintenance
-        if maintenance is not None and maintenance.anomaly_tags and device.name not in self.monitors:
+        if maintenance is None:
+            return
+        from edge_agent.maintenance.monitor import AnomalyMonitor
+        from edge_agent.maintenance.tracker import health_tracker, wants_health
+
+        if maintenance.anomaly_tags and device.name not in self.monitors:
             self.monitors[device.name] = AnomalyMonitor(device.name, maintenance)
-        if maintenance is not None and wants_health(maintenance) and device.name not in self.health_trackers:
+        if wants_health(maintenance) and device.name not in self.health_trackers:
             self.health_trackers[device.name] = health_tracker(
                 device.name, maintenance, self.monitors.get(device.name), self.config.calendar.tz
             )
-        self._device_tasks[device.name] = self._tg.create_task(self._run_device(device, sink), name=device.name)
 
     async def _stop_device(self, name: str) -> None:
         task = self._device_tasks.pop(name, None)
@@ -694,6 +711,7 @@ class Agent:
             },
             "sync": self.uploader.status.as_dict() if self.uploader else {"last_result": "disabled"},
             "sparkplug_node": self.edge_node.status() if self.edge_node is not None else None,
+            "memory": usage(),
         }
 
 

@@ -16,8 +16,10 @@ import asyncio
 import logging
 import random
 import time
+from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any, Protocol
 
 from edge_agent.model import Event, Mark, Sample
@@ -35,21 +37,28 @@ LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10
 
 @dataclass
 class Latency:
-    """A fixed-bucket histogram of request durations (Prometheus style: cumulative counts per upper bound)."""
+    """A fixed-bucket histogram of request durations (Prometheus style: cumulative counts per upper bound).
 
-    counts: list[int] = field(default_factory=lambda: [0] * len(LATENCY_BUCKETS_S))
+    ``observe`` counts one bucket (the first upper bound not below the duration; past the last one:
+    only ``count``), found by bisection: it runs once per request. ``counts`` adds them up.
+    """
+
+    hits: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS_S) + 1))
     count: int = 0
     sum_s: float = 0.0
 
     def observe(self, seconds: float) -> None:
         self.count += 1
         self.sum_s += seconds
-        for i, bound in enumerate(LATENCY_BUCKETS_S):
-            if seconds <= bound:
-                self.counts[i] += 1
+        self.hits[bisect_left(LATENCY_BUCKETS_S, seconds)] += 1
+
+    @property
+    def counts(self) -> list[int]:
+        """Cumulative counts per upper bound of ``LATENCY_BUCKETS_S``."""
+        return list(accumulate(self.hits[: len(LATENCY_BUCKETS_S)]))
 
     def as_dict(self) -> dict[str, Any]:
-        return {"buckets_s": list(LATENCY_BUCKETS_S), "counts": list(self.counts), "count": self.count,
+        return {"buckets_s": list(LATENCY_BUCKETS_S), "counts": self.counts, "count": self.count,
                 "sum_s": round(self.sum_s, 6)}
 
 

@@ -67,7 +67,8 @@ class LiveView:
         self.writer = writer
         self.clock = clock
         specs = [spec_for(d, self.settings.twin) for d in devices]
-        self.registry = TwinRegistry(specs, self.settings.twin)
+        # recent points in memory only where no history query answers from the buffer
+        self.registry = TwinRegistry(specs, self.settings.twin, trends=history is None)
         self.alarms = AlarmEngine(
             {d.name: list(d.profile.alarms) for d in devices}, self.settings.alarms,
             {s.device: {t.name: t.unit for t in s.tags.values()} for s in specs},

@@ -15,6 +15,7 @@ from edge_agent.twin.model import HealthFigures, OeeFigures
 
 __all__ = [
     "HealthProvider",
+    "HealthTrackersProvider",
     "HistoryQuery",
     "LiveOeeLike",
     "LiveOeeProvider",
@@ -73,6 +74,12 @@ class HealthProvider(Protocol):
     def health(self, device: str, now: float) -> HealthFigures | None: ...
 
 
+class HealthTrackerLike(Protocol):
+    """``edge_agent.maintenance.tracker.HealthTracker``: fed by the supervisor, asked for its figures."""
+
+    def figures(self) -> HealthFigures | None: ...
+
+
 class HistoryQuery(Protocol):
     """Stored samples of one tag in ``[start, end]``, oldest first, at most ``limit`` of them."""
 
@@ -116,3 +123,14 @@ class LiveOeeProvider:
             window_from=result.window_from, losses=result.losses.as_dict(), mtbf_s=result.mtbf_s,
             mttr_s=result.mttr_s,
         )
+
+
+class HealthTrackersProvider:
+    """A :class:`HealthProvider` over health trackers, one per device (the mapping may change later)."""
+
+    def __init__(self, trackers: Mapping[str, HealthTrackerLike]) -> None:
+        self.trackers = trackers
+
+    def health(self, device: str, now: float) -> HealthFigures | None:
+        tracker = self.trackers.get(device)
+        return None if tracker is None else tracker.figures()

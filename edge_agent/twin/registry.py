@@ -40,12 +40,13 @@ class Update:
 class TwinRegistry:
     """One :class:`Twin` per configured device; samples of unknown devices are counted and ignored."""
 
-    def __init__(self, specs: Sequence[TwinSpec], settings: TwinSettings | None = None) -> None:
+    def __init__(self, specs: Sequence[TwinSpec], settings: TwinSettings | None = None, *, trends: bool = True) -> None:
+        """``trends=False``: keep no recent points (history is answered elsewhere, e.g. from the buffer)."""
         self.settings = settings or TwinSettings()
         self.specs: dict[str, TwinSpec] = {s.device: s for s in specs}
         self.twins: dict[str, Twin] = {s.device: Twin(s, max_tags=self.settings.max_tags) for s in specs}
         self.debouncer = ChangeDebouncer(self.specs, self.settings)
-        self.trends = TrendCache(self.settings.trend_points)
+        self.trends = TrendCache(self.settings.trend_points if trends else 0)
         self.timelines = {s.device: StateTimeline(self.settings.timeline_segments) for s in specs}
         self.unknown_samples = 0
         self.shift_from: float | None = None

@@ -5,7 +5,8 @@
 deadband_pct = 0.5           # float tags: a change event once the value moved by 0.5 % of its last sent value
 min_interval_s = 1.0         # at most one change event per tag per second (later changes wait, then go)
 max_tags = 1000              # tags kept per device (extra tags are counted, not kept)
-trend_points = 240           # recent points kept per numeric tag for sparklines
+trend_points = 240           # recent points per numeric tag for charts, kept only by a status page
+                             # without a buffer to query (the agent's page charts from its buffer)
 shift_starts = ["06:00", "14:00", "22:00"]   # local gateway time, for "parts this shift" without OEE
 
 [twin.deadbands]             # absolute deadbands: "tag" for every device, "device.tag" for one
@@ -34,7 +35,12 @@ class TwinSettings(Strict):
     deadbands: dict[str, float] = Field(default_factory=dict, description="absolute deadband per tag or device.tag")
     oee_deadband: float = Field(default=0.01, ge=0, description="OEE figures (0..1) change events past this step")
     max_tags: int = Field(default=1000, ge=1, le=100_000)
-    trend_points: int = Field(default=240, ge=2, le=10_000)
+    trend_points: int = Field(
+        default=240,
+        ge=2,
+        le=10_000,
+        description="recent points per numeric tag kept in memory for charts, only where no buffer answers history",
+    )
     timeline_segments: int = Field(default=2000, ge=10, le=100_000)
     recent_events: int = Field(default=50, ge=1, le=10_000)
     shift_starts: list[str] = Field(default_factory=lambda: ["06:00", "14:00", "22:00"])

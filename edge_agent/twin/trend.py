@@ -2,7 +2,8 @@
 
 Bounded: ``points`` per tag (a ring), tags as bounded by the twins. Compact: each ring is one
 ``array('d')`` of interleaved (ts, value) pairs, 16 bytes a point (a deque of tuples takes about
-120), which matters at tens of thousands of tags.
+120), which matters at tens of thousands of tags. ``points = 0`` keeps nothing: the agent's status
+page answers history from the buffer, so it keeps no trends (4 KB a tag at 240 points).
 """
 
 from __future__ import annotations
@@ -48,11 +49,13 @@ class TrendCache:
     """The last ``points`` (ts, value) pairs of each numeric (device, tag); booleans count as 0/1."""
 
     def __init__(self, points: int = 240) -> None:
+        if points < 0:
+            raise ValueError(f"trend points must be >= 0, not {points}")
         self.points = points
         self._rings: dict[tuple[str, str], _Ring] = {}
 
     def add(self, sample: Sample) -> None:
-        if sample.quality == Quality.BAD:
+        if not self.points or sample.quality == Quality.BAD:
             return
         value = sample.value
         if isinstance(value, bool):

@@ -144,3 +144,41 @@ def test_prepared_decoder_equals_decode_value(order: str, type_: str, value: flo
         decoder(tag)(words[:-1] if len(words) > 1 else [])
     with pytest.raises(CodecError):
         decoder(tag)([70000] * len(words))
+
+
+def test_prepared_decoders_are_shared_by_tags_of_one_shape() -> None:
+    a = ModbusTag(name="a", address=0, type="int16", scale=0.1)
+    b = ModbusTag(name="b", address=7, type="int16", scale=0.1)
+    c = ModbusTag(name="c", address=0, type="int16", scale=0.5)
+    assert decoder(a) is decoder(b)  # 10,000 tags of a few shapes keep a few functions
+    assert decoder(a) is not decoder(c)
+    assert decoder(c)([0xFFFE]) == pytest.approx(-1.0)
+
+
+@pytest.mark.parametrize(("order", "expected"), [("ABCD", 0x1234), ("CDAB", 0x1234), ("DCBA", 0x3412),
+                                                 ("BADC", 0x3412)])
+def test_one_register_byte_orders(order: str, expected: int) -> None:
+    tag = ModbusTag(name="t", address=0, type="uint16", order=order)
+    assert decoder(tag)([0x1234]) == decode_value(tag, [0x1234]) == expected
+
+
+@pytest.mark.parametrize(("table", "bit", "words"), [
+    ("coil", None, [1]), ("coil", None, [0]), ("discrete", None, [1]), ("holding", None, [0]),
+    ("holding", None, [7]), ("holding", 3, [0b1000]), ("input", 3, [0b0111]),
+])
+def test_prepared_bit_decoders_equal_decode_value(table: str, bit: int | None, words: list[int]) -> None:
+    tag = ModbusTag(name="b", address=0, type="bool", table=table, bit=bit)
+    assert decoder(tag)(words) == decode_value(tag, words)
+    with pytest.raises(CodecError):
+        decoder(tag)([])
+
+
+@pytest.mark.parametrize("text", ["O1234", "AB", "", "X"])
+def test_prepared_string_decoder_equals_decode_value(text: str) -> None:
+    tag = ModbusTag(name="s", address=0, type="string", length=4)
+    words = encode(tag, text)
+    assert decoder(tag)(words) == decode_value(tag, words) == text
+    with pytest.raises(CodecError):
+        decoder(tag)(words[:-1])
+    with pytest.raises(CodecError):
+        decoder(tag)([70000, 0, 0, 0])

@@ -205,3 +205,15 @@ def test_profile_rejects_impossible_write_settings(tag: dict[str, Any], error: s
         ModbusProfile.model_validate(
             {"protocol": "modbus", "profile": {"name": "x"}, "tags": [{"name": "t", "address": 0} | tag]}
         )
+
+
+def test_request_latency_histogram_is_cumulative_per_upper_bound() -> None:
+    from edge_agent.connectors.base import LATENCY_BUCKETS_S, Latency
+
+    latency = Latency()
+    for seconds in (0.001, 0.005, 0.0051, 0.3, 11.0):  # 0.005 is on a bound; 11 s is past the last one
+        latency.observe(seconds)
+    doc = latency.as_dict()
+    assert doc["buckets_s"] == list(LATENCY_BUCKETS_S)
+    assert doc["counts"] == [2, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4]
+    assert doc["count"] == 5 and doc["sum_s"] == pytest.approx(11.3111)

@@ -152,6 +152,22 @@ def test_live_view_ignores_its_own_events_coming_back() -> None:
     assert live.events(None)[0]["kind"] == "buffer_overflow"
 
 
+async def test_live_view_keeps_recent_points_only_without_a_history_query() -> None:
+    async def query(device: str, tag: str, start: float, end: float, limit: int) -> list[tuple[float, float]]:
+        return [(10.0, 1.0), (11.0, 2.0)]
+
+    samples = [Sample("cnc-1", "spindle_temp", 10.0 + i, 50.0 + i) for i in range(3)]
+    own = LiveView(demo_devices(), demo_settings())
+    own.on_samples(samples)
+    assert (await own.history("cnc-1", "spindle_temp", 0.0, 20.0, 10))["source"] == "memory"
+    assert own.registry.trends.get("cnc-1", "spindle_temp") == [(10.0, 50.0), (11.0, 51.0), (12.0, 52.0)]
+    wired = LiveView(demo_devices(), demo_settings(), history=query)
+    wired.on_samples(samples)
+    assert wired.registry.trends.get("cnc-1", "spindle_temp") == []  # the buffer answers: nothing kept twice
+    answer = await wired.history("cnc-1", "spindle_temp", 0.0, 20.0, 10)
+    assert (answer["source"], answer["v"]) == ("buffer", [1.0, 2.0])
+
+
 def test_live_view_restores_stale_values_and_raises_no_alarm_from_them() -> None:
     recorded: list[Event] = []
     live = LiveView(demo_devices(), demo_settings(), record=recorded.append)

@@ -142,6 +142,14 @@ def test_restore_fills_timeline_and_trends_without_events() -> None:
     assert reg.trends.get("cnc-1", "power") == [(50.0, 2.0)]
 
 
+def test_registry_without_trends_keeps_values_but_no_points() -> None:
+    cfg = TwinSettings()
+    reg = TwinRegistry([spec_for(d, cfg) for d in demo_devices()], cfg, trends=False)
+    reg.apply([s("cnc-1", "power", 50.0, 2.0), s("cnc-1", "power", 51.0, 3.0)])
+    assert reg.twins["cnc-1"].reported["power"].value == 3.0
+    assert reg.trends.get("cnc-1", "power") == [] and reg.trends.tags("cnc-1") == []
+
+
 def test_tick_starts_a_new_shift_and_flushes() -> None:
     reg = registry(shift_starts=["06:00", "14:00", "22:00"], min_interval_s=5.0)
     reg.apply([s("cnc-1", "good_count", 0.0, 1)])

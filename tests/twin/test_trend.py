@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from edge_agent.model import Quality, Sample
 from edge_agent.twin.trend import TrendCache
 
@@ -26,3 +28,12 @@ def test_only_newer_numeric_good_values_are_kept() -> None:
     assert cache.tags("d") == ["x"] and cache.get("d", "s") == []
     cache.forget("d")
     assert cache.tags("d") == []
+
+
+def test_zero_points_keep_nothing_and_negative_is_refused() -> None:
+    cache = TrendCache(points=0)
+    for i in range(3):
+        cache.add(Sample("d", "x", float(i), float(i)))
+    assert cache.get("d", "x") == [] and cache.tags("d") == []
+    with pytest.raises(ValueError, match="trend points"):
+        TrendCache(points=-1)

@@ -45,8 +45,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("edge_agent.connectors.modbus")
 
-# Extra time on top of timeout_s before our own guard gives up on a pymodbus call.
+# Extra time on top of the longest a poll (or a write) can take before our own guard gives up on it.
 GUARD_S = 1.0
+
+READ_METHODS = {
+    "holding": "read_holding_registers",
+    "input": "read_input_registers",
+    "coil": "read_coils",
+    "discrete": "read_discrete_inputs",
+}
 
 EXCEPTION_CODES = {
     1: "illegal function",
@@ -92,16 +99,24 @@ class ModbusConnector:
         self.gateway_id = gateway_id
         self.conn: ModbusConnection = device.connection
         self.plan: list[Read] = plan_reads(device.profile.tags, self.conn.max_gap, self.conn.max_registers)
-        # per read: (tag name, offset in the response, registers, decode function), prepared once
+        # per read: (tag name, offset in the response, end offset, decode function, may give NaN/inf),
+        # prepared once
         self._decoders = [
-            [(tag.name, tag.address - read.start, tag.register_count, decoder(tag)) for tag in read.tags]
+            [(tag.name, tag.address - read.start, tag.address - read.start + tag.register_count, decoder(tag),
+              tag.type in ("float32", "float64") or tag.scale != 1.0 or tag.offset != 0.0) for tag in read.tags]
             for read in self.plan
         ]
+        # the longest a whole poll may take: every request with its retries, the pauses, and a margin
+        attempts = self.conn.retries + 1
+        self.poll_guard_s = len(self.plan) * (attempts * self.conn.timeout_s + self.conn.request_pause_s) + GUARD_S
         self.start_delay_s = start_offset(device.name, self.conn.poll_interval_s, self.conn.stagger_s)
         self._rejected: set[int] = set()  # indexes of reads whose last attempt was rejected
         self._live: Client | None = None  # the connected client, for writes
         self._sink: Sink | None = None
-        self._turn = asyncio.Lock()  # one request at a time on the connection
+        # held by a write; polls wait for it only while it is held (pymodbus itself sends one request
+        # at a time on a connection, so a poll never needs it for that)
+        self._turn = asyncio.Lock()
+        self._methods: tuple[Client | None, list[Callable[..., Awaitable[Any]]]] = (None, [])
 
     async def run(self, sink: Sink, ready: Callable[[], None]) -> None:
         """Connect, poll until the connection fails, back off, reconnect; until cancelled."""
@@ -184,24 +199,38 @@ class ModbusConnector:
             await schedule.wait()
 
     async def poll_once(self, client: Client, sink: Sink) -> None:
-        """Run every planned request once and emit what could be read."""
+        """Run every planned request once and emit what could be read.
+
+        One guard covers the whole poll (``poll_guard_s``); pymodbus's own timeout ends each request.
+        """
         samples: list[Sample] = []
+        if self._methods[0] is not client:  # the client's read function of each request, once per connection
+            self._methods = (client, [getattr(client, READ_METHODS[read.table]) for read in self.plan])
+        methods = self._methods[1]
+        pause = self.conn.request_pause_s
         try:
-            for index, read in enumerate(self.plan):
-                if index and self.conn.request_pause_s:
-                    await asyncio.sleep(self.conn.request_pause_s)
-                try:
-                    data = await self._request(client, read, sink)
-                except RequestRejected as exc:
-                    sink.status.errors += len(read.tags)
-                    if index not in self._rejected:
-                        self._rejected.add(index)
-                        log.warning("%s: %s; its %d tag(s) are skipped", self.device.name, exc, len(read.tags))
-                    continue
-                if self._rejected and index in self._rejected:
-                    self._rejected.discard(index)
-                    log.info("%s: %s reads again", self.device.name, describe_read(read))
-                samples.extend(self._decode(index, data, time.time(), sink))
+            try:
+                async with asyncio.timeout(self.poll_guard_s):
+                    for index, read in enumerate(self.plan):
+                        if index and pause:
+                            await asyncio.sleep(pause)
+                        try:
+                            data = await self._request(client, methods[index], read, sink)
+                        except RequestRejected as exc:
+                            sink.status.errors += len(read.tags)
+                            if index not in self._rejected:
+                                self._rejected.add(index)
+                                log.warning("%s: %s; its %d tag(s) are skipped", self.device.name, exc,
+                                            len(read.tags))
+                            continue
+                        if self._rejected and index in self._rejected:
+                            self._rejected.discard(index)
+                            log.info("%s: %s reads again", self.device.name, describe_read(read))
+                        self._decode(index, data, time.time(), sink, samples)
+            except TimeoutError:
+                raise DeviceTimeout(
+                    f"a poll of unit {self.conn.unit_id} took longer than {self.poll_guard_s:g} s"
+                ) from None
         except ConnectorError:
             if samples:
                 await sink.emit(samples)
@@ -223,25 +252,33 @@ class ModbusConnector:
         finally:
             raise_if_cancelled()
 
-    async def _request(self, client: Client, read: Read, sink: Sink) -> Sequence[int]:
-        """One read with up to ``retries`` repeats when the device does not answer."""
-        methods = {
-            "holding": client.read_holding_registers,
-            "input": client.read_input_registers,
-            "coil": client.read_coils,
-            "discrete": client.read_discrete_inputs,
-        }
-        method = methods[read.table]
+    async def _request(self, client: Client, method: Callable[..., Awaitable[Any]], read: Read,
+                       sink: Sink) -> Sequence[int]:
+        """One read (``method`` is the client's function for the read's table) with up to ``retries``
+        repeats when the device does not answer. The caller's guard bounds the time it takes."""
         unit = self.conn.unit_id
+        turn = self._turn
         for _attempt in range(self.conn.retries + 1):
+            if not client.connected:
+                raise ConnectError("connection lost")
             sink.status.requests += 1
             started = time.perf_counter()
             try:
-                response = await self._call(client, lambda: method(read.start, count=read.count, device_id=unit))
+                if turn.locked():  # a write has the connection: wait for it to finish
+                    async with turn:
+                        response = await method(read.start, count=read.count, device_id=unit)
+                else:
+                    response = await method(read.start, count=read.count, device_id=unit)
+            except (TimeoutError, ModbusIOException):  # no answer within timeout_s (our guard cancels instead)
+                continue
+            except ConnectionException as exc:
+                raise ConnectError(describe_error(exc)) from exc
             except ModbusException as exc:
                 raise ReadError(f"{describe_read(read)}: {describe_error(exc)}") from exc
-            if response is None:
-                continue
+            except OSError as exc:
+                raise ConnectError(describe_error(exc)) from exc
+            finally:
+                raise_if_cancelled()
             sink.status.latency.observe(time.perf_counter() - started)
             if response.isError():
                 code = getattr(response, "exception_code", 0)
@@ -250,7 +287,7 @@ class ModbusConnector:
             data: Sequence[int] = response.bits if read.table in BIT_TABLES else response.registers
             if len(data) < read.count:
                 raise RequestRejected(read, f"short response ({len(data)} of {read.count} values)")
-            return data[: read.count]
+            return data if len(data) == read.count else data[: read.count]
         if not client.connected:
             raise ConnectError("connection lost")
         raise DeviceTimeout(
@@ -292,17 +329,17 @@ class ModbusConnector:
             return client.write_register(address, planned.words[0], device_id=unit)
         return client.write_registers(address, planned.words, device_id=unit)
 
-    def _decode(self, index: int, data: Sequence[int], ts: float, sink: Sink) -> list[Sample]:
-        samples = []
+    def _decode(self, index: int, data: Sequence[int], ts: float, sink: Sink, samples: list[Sample]) -> None:
+        """The samples of one read's answer, appended to ``samples``."""
         device = self.device.name
-        for name, offset, count, decode in self._decoders[index]:
+        isfinite = math.isfinite
+        for name, offset, end, decode, check in self._decoders[index]:
             try:
-                value = decode(data[offset : offset + count])
+                value = decode(data[offset:end])
             except CodecError:
                 sink.status.errors += 1
                 continue
-            if isinstance(value, float) and not math.isfinite(value):
+            if check and isinstance(value, float) and not isfinite(value):
                 sink.status.errors += 1  # NaN/inf: the device reports no valid value
                 continue
             samples.append(Sample(device, name, ts, value))
-        return samples
