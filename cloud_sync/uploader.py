@@ -258,6 +258,9 @@ class Uploader:
         self.api_key = api_key
         self.batch_size = batch_size
         self.batch_max_bytes = batch_max_bytes
+        self._read_limit: dict[str, int] = {}
+        """Rows read per batch of each stream: ``batch_size``, less while the stream's rows are so large that a
+        read of ``batch_size`` rows would hold many times ``batch_max_bytes`` in memory (large events)."""
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
         self.max_drain_s = max_drain_s
@@ -329,12 +332,13 @@ class Uploader:
         """Send ``stream`` until it has nothing more to send (or the round's time is up)."""
         sent = 0
         while self._time_left():
-            rows = await self.source.read(stream, self.batch_size, newest=newest)
+            limit = self.read_limit(stream)
+            rows = await self.source.read(stream, limit, newest=newest)
             if not rows:
                 break
             done = await self._deliver(stream, rows)
             sent += done
-            if done == len(rows) and len(rows) < self.batch_size:
+            if done == len(rows) and len(rows) < limit:
                 break
         return sent
 
@@ -350,10 +354,11 @@ class Uploader:
                 st.live_rows_sent += await self._send_stream(stream, newest=True)
                 slice_end = time.monotonic() + self.live_every_s
                 while True:  # at least one backlog batch per slice
-                    rows = await self.source.read(stream, self.batch_size)
+                    limit = self.read_limit(stream)
+                    rows = await self.source.read(stream, limit)
                     done = await self._deliver(stream, rows) if rows else 0
                     drained += done
-                    if done == len(rows) < self.batch_size:  # reached an island of the live tail (or the end)
+                    if done == len(rows) < limit:  # reached an island of the live tail (or the end)
                         # an outage during an earlier drain leaves a second gap above the first island:
                         # go on with it unless what is left is live data only
                         st.backlog = await self.source.backlog()
@@ -369,12 +374,25 @@ class Uploader:
             st.drain_rate = rate if st.drain_rate is None else 0.5 * st.drain_rate + 0.5 * rate
             st.drain_eta_s = round(st.backlog.get(stream, 0) / st.drain_rate, 1) if st.drain_rate else None
 
+    def read_limit(self, stream: str) -> int:
+        return self._read_limit.get(stream, self.batch_size)
+
+    def _fitted(self, stream: str, read: int, sent: int) -> None:
+        """Adapt the stream's read size: a read cut by the byte limit shrinks it to about what fitted; a read
+        that fitted whole lets it grow back (doubling) towards ``batch_size``."""
+        limit = self.read_limit(stream)
+        if sent < read:
+            self._read_limit[stream] = max(1, min(self.batch_size, sent + sent // 4))
+        elif read >= limit and limit < self.batch_size:
+            self._read_limit[stream] = min(self.batch_size, 2 * limit)
+
     # -- one batch -----------------------------------------------------------------------------
 
     async def _deliver(self, stream: str, rows: Rows, throttled: int = 0) -> int:
         """Send a prefix of ``rows`` as one batch (all of them if within the byte limit); returns
         the rows that are now delivered or quarantined."""
         backlog = dict(self.status.backlog)
+        read = len(rows)
         if len(rows) > 200:
             rows, body = await asyncio.to_thread(
                 fit_batch, self.gateway_id, stream, rows, backlog, self.batch_max_bytes, self.gzip_level,
@@ -384,6 +402,7 @@ class Uploader:
             rows, body = fit_batch(
                 self.gateway_id, stream, rows, backlog, self.batch_max_bytes, self.gzip_level, self.compression
             )
+        self._fitted(stream, read, len(rows))
         first, last = int(rows[0][0]), int(rows[-1][0])
         response = await self._post(body)
         code = response.status_code

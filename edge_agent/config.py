@@ -242,6 +242,7 @@ def load_config(path: Path | str) -> AgentConfig:
     devices: list[Device] = []
     literal_secrets: list[str] = []
     seen: dict[str, int] = {}
+    profiles: dict[Path, Profile | None] = {}  # devices of one profile share it (None: it has problems)
 
     def where(loc: tuple[str | int, ...]) -> str:
         line = line_of(lines, loc)
@@ -264,10 +265,14 @@ def load_config(path: Path | str) -> AgentConfig:
             hint = f" (did you mean '{close[0]}'?)" if close else f" (available: {', '.join(names)})"
             problems.append(f"{where(loc)}: {dotted(loc)}: profile '{entry.profile}' not found{hint}")
             continue
-        try:
-            profile = load_profile(profile_path)
-        except ConfigError as exc:
-            problems.extend(exc.problems)
+        if profile_path not in profiles:
+            try:
+                profiles[profile_path] = load_profile(profile_path)
+            except ConfigError as exc:
+                profiles[profile_path] = None
+                problems.extend(exc.problems)  # once, not once per device that uses the profile
+        profile = profiles[profile_path]
+        if profile is None:
             continue
         model = CONNECTION_MODELS[profile.protocol]
         try:

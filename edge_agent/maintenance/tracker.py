@@ -11,7 +11,7 @@ twin's ``derived.health``) and the metrics.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, tzinfo
 
 from edge_agent.behaviour import kinds as k
@@ -23,6 +23,7 @@ from edge_agent.maintenance.monitor import AnomalyMonitor
 from edge_agent.maintenance.rul_data import RulError
 from edge_agent.model import Event, Sample
 from edge_agent.profiles import MaintenanceSettings
+from edge_agent.status.providers import HealthTrackersProvider
 from edge_agent.twin.model import HealthFigures
 
 __all__ = ["HealthTracker", "HealthTrackers", "health_tracker", "wants_health"]
@@ -112,15 +113,8 @@ class HealthTracker:
         return HealthFigures(index=h.index, anomaly=bool(active), score=h.score, detail=detail)
 
 
-class HealthTrackers:
-    """The live view's health provider over the agent's trackers (by device name)."""
-
-    def __init__(self, trackers: Mapping[str, HealthTracker]) -> None:
-        self.trackers = trackers
-
-    def health(self, device: str, now: float) -> HealthFigures | None:
-        tracker = self.trackers.get(device)
-        return None if tracker is None else tracker.figures()
+HealthTrackers = HealthTrackersProvider
+"""The live view's health provider over the agent's trackers (by device name)."""
 
 
 def wants_health(settings: MaintenanceSettings | None) -> bool:

@@ -101,6 +101,26 @@ async def test_batches_are_cut_by_bytes_as_well_as_count() -> None:
     assert sum(rows for _, rows in sizes) == 1000 and source.all_acked("samples")
 
 
+async def test_reads_shrink_to_what_fits_the_byte_limit_and_grow_back() -> None:
+    """Large events: a read of batch_size rows would hold many batches' bytes in memory at once, so after a
+    batch is cut by bytes the next reads ask for about what fitted; small rows let the read size grow back."""
+    limits: list[tuple[str, int]] = []
+
+    class Recording(Source):
+        async def read(self, stream: str, limit: int, *, newest: bool = False) -> list[Any]:
+            limits.append((stream, limit))
+            return await super().read(stream, limit, newest=newest)
+
+    source = Recording(samples=3000, events=400)
+    source.rows["events"] = [(i, f"e{i}", float(i), "d", "k", {"text": "x" * 2000}) for i in range(1, 401)]
+    up = make(source, lambda request: ok(decode(request)), batch_size=1000, batch_max_bytes=64 * 1024)
+    assert await up.sync_once() == 3400
+    assert source.all_acked("events") and source.all_acked("samples")
+    events = [limit for stream, limit in limits if stream == "events"]
+    assert events[0] == 1000 and max(events[1:]) <= 40  # about 30 events of 2 KB fit in 64 KB
+    assert up.read_limit("samples") == 1000  # small rows: whole reads fit, the limit is never cut
+
+
 async def test_collector_down_acks_nothing_and_backs_off() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("connection refused")
