@@ -27,6 +27,17 @@ def test_device_from_a_topic_segment() -> None:
     assert topics.decode("entry", "plant/other/vib-3/telemetry", b"{}", 5.0) == []
 
 
+def test_wildcard_matches_are_kept_per_topic_up_to_a_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    import edge_agent.connectors.mqtt.payload as payload
+
+    monkeypatch.setattr(payload, "MATCHED_TOPICS_MAX", 2)
+    topics = TopicMap(profile("plant/+/telemetry", [{"name": "t", "field": "t"}]), "x")
+    for name in ("a", "b", "c", "a", "c"):
+        assert [t.name for t in topics.tags_for(f"plant/{name}/telemetry")] == ["t"]
+    assert topics.tags_for("other/a/telemetry") == []
+    assert set(topics._matched) == {"plant/a/telemetry", "plant/b/telemetry"}  # bounded: c is matched each time
+
+
 @pytest.mark.parametrize(
     ("topic", "index", "error"),
     [("plant/sensors/x/telemetry", 2, "got 'x'"), ("plant/+", 3, "got 'nothing'"), ("plant/#", 1, "got '#'")],

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from bench.peers.plan import (
+    MQTT_PUBACK,
     TB_TELEMETRY_TOPIC,
     ModbusPlant,
     MqttLoad,
@@ -23,6 +24,10 @@ from bench.peers.plan import (
     bench_tags,
     delivery,
     missing_ranges,
+    mqtt_publish_qos1,
+    mqtt_remaining_length,
+    mqtt_split_packets,
+    mqtt_topic_field,
     rate,
     ratio,
     render_table,
@@ -176,3 +181,15 @@ def test_rates_ratios_and_table() -> None:
     lines = table.splitlines()
     assert lines[0].split() == ["scenario", "x", "y"]
     assert lines[2].split() == ["a", "1.23", "-"] and lines[3].split() == ["bb", "12346", "3"]
+
+
+def test_load_generator_packets() -> None:
+    """The publishers write MQTT 3.1.1 packets themselves: lengths, a PUBLISH split from a partial read, PUBACKs."""
+    assert mqtt_remaining_length(0) == b"\x00" and mqtt_remaining_length(127) == b"\x7f"
+    assert mqtt_remaining_length(128) == b"\x80\x01" and mqtt_remaining_length(16_384) == b"\x80\x80\x01"
+    packet = mqtt_publish_qos1(mqtt_topic_field("a/b"), b"x" * 300, 7)
+    assert packet[0] == 0x32 and packet.endswith(b"x" * 300)
+    assert mqtt_split_packets(packet + packet[:5]) == ([0x32], len(packet))  # the second one is incomplete
+    assert mqtt_split_packets(b"\x40\x02\x00\x01\xd0") == ([MQTT_PUBACK], 4)
+    with pytest.raises(ValueError):
+        mqtt_publish_qos1(mqtt_topic_field("a/b"), b"x", 0)

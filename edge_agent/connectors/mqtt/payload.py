@@ -40,6 +40,8 @@ if TYPE_CHECKING:  # imported where used: numpy only for profiles with waveform 
     from edge_agent.maintenance.waveform import ShaftSpeeds, WindowPlan
 
 TRUE_WORDS = {"true": True, "on": True, "1": True, "false": False, "off": False, "0": False}
+MATCHED_TOPICS_MAX = 10_000
+"""Topics whose wildcard match a topic map keeps (one entry per device topic of a profile with wildcards)."""
 
 
 class PayloadError(ValueError):
@@ -186,6 +188,7 @@ class TopicMap:
             topic = (tag.topic or profile.mqtt.topic).replace("{device}", device_id)
             self.by_topic.setdefault(topic, []).append(tag)
         self.wildcards = [t for t in self.by_topic if "+" in t or "#" in t]
+        self._matched: dict[str, list[MqttTag]] = {}
         # per scalar tag, decided once: its name, field path split, and value converter
         self._plans: dict[int, list[tuple[str, Callable[[Any], Any], str | None, Callable[[Any], Value]]]] = {
             id(tags): [(t.name, getter(t.field), t.field, coercer(t)) for t in tags if t.waveform is None]
@@ -224,10 +227,12 @@ class TopicMap:
         tags = self.by_topic.get(topic)
         if tags is not None:
             return tags
-        for sub in self.wildcards:
-            if mqtt.topic_matches_sub(sub, topic):
-                return self.by_topic[sub]
-        return []
+        tags = self._matched.get(topic)
+        if tags is None:  # a wildcard's match is kept per topic (bounded: a new topic beyond it is matched again)
+            tags = next((self.by_topic[sub] for sub in self.wildcards if mqtt.topic_matches_sub(sub, topic)), [])
+            if len(self._matched) < MATCHED_TOPICS_MAX:
+                self._matched[topic] = tags
+        return tags
 
     def device_of(self, default: str, topic: str) -> str:
         """The device a message's samples belong to: a topic segment, or the configured device."""
