@@ -109,3 +109,23 @@ def test_fast_coercer_gives_what_coerce_gives(type_: str, raw: Any) -> None:
         return (type(value), value)
 
     assert outcome(coercer(tag)) == outcome(lambda r: coerce(tag, r))
+
+
+def test_nulls_missing_fields_and_plain_messages_of_every_type() -> None:
+    """The decoder's quick path (every field present and plain) and its field-by-field path agree."""
+    tags = [{"name": "text", "type": "string", "field": "a"}, {"name": "scaled", "field": "b", "scale": 2.0},
+            {"name": "flag", "type": "bool", "field": "c"}, {"name": "n", "type": "int32", "field": "d"}]
+    topics = TopicMap(profile("s/{device}", tags), "d")
+
+    def decoded(doc: dict[str, Any]) -> list[tuple[str, Any, Quality]]:
+        return [(s.tag, s.value, s.quality) for s in topics.decode("d", "s/d", orjson.dumps(doc), 1.0)]
+
+    good = Quality.GOOD
+    assert decoded({"a": "x", "b": 1.5, "c": True, "d": 7}) == [
+        ("text", "x", good), ("scaled", 3.0, good), ("flag", True, good), ("n", 7, good)]
+    assert decoded({"a": None, "b": None, "c": None, "d": 7}) == [
+        ("text", 0.0, Quality.BAD), ("scaled", 0.0, Quality.BAD), ("flag", 0.0, Quality.BAD), ("n", 7, good)]
+    assert decoded({"a": None, "b": 1.0, "c": False, "d": 7})[0] == ("text", 0.0, Quality.BAD)  # only the null
+    assert decoded({"a": {"k": 1}, "d": 7}) == [("text", '{"k":1}', good), ("n", 7, good)]
+    with pytest.raises(PayloadError, match="expected a number"):
+        decoded({"a": "x", "b": "high"})
