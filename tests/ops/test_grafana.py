@@ -20,7 +20,7 @@ from simulators.bearing import VibrationSensor
 from simulators.cnc import CncMachine
 from simulators.modbus_server import CncModbusServer
 from simulators.mqtt_sensors import SensorPublisher
-from tests.conftest import free_port
+from tests.conftest import free_ports
 from tests.integration.collector_proc import CollectorProcess
 from tests.integration.helpers import eventually, running_agent, write_config
 
@@ -74,8 +74,8 @@ def test_dashboard_is_well_formed() -> None:
 
 
 async def test_every_metric_of_the_dashboard_is_exported(tmp_path: Path, mosquitto: str) -> None:
-    collector = CollectorProcess(free_port(), tmp_path / "collector.sqlite").start()
-    modbus_port, http_port = free_port(), free_port()
+    collector_port, modbus_port, http_port = free_ports(3)
+    collector = CollectorProcess(collector_port, tmp_path / "collector.sqlite").start()
     sensor = f"vib-{tmp_path.name[-12:]}"  # its own MQTT topic on a shared broker
     stop = asyncio.Event()
     try:

@@ -21,7 +21,8 @@ from edge_agent.connectors.mqtt.config import MqttConnection
 from edge_agent.connectors.mqtt.connector import MqttConnector
 from edge_agent.model import Quality
 from edge_agent.profiles import MqttProfile
-from tests.connectors.connector_testkit import FakeSink, Ready, free_port, make_device, stop_task, wait_until
+from tests.conftest import free_ports
+from tests.connectors.connector_testkit import FakeSink, Ready, make_device, stop_task, wait_until
 
 PROFILE = MqttProfile.model_validate(
     {
@@ -126,7 +127,7 @@ def tls_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsBroker]:
     ca = ThrowawayCA(folder)
     server_cert, server_key = ca.issue("server", ["127.0.0.1", "localhost"])
     other_cert, other_key = ca.issue("misnamed", ["broker.invalid"])
-    ports = {"plain": free_port(), "mutual": free_port(), "misnamed": free_port()}
+    ports = dict(zip(("plain", "mutual", "misnamed"), free_ports(3), strict=True))
     config = f"""
 per_listener_settings false
 allow_anonymous true
@@ -220,7 +221,7 @@ def shipped_config(tmp: Path, ca: ThrowawayCA, plain: int, tls: int) -> str:
 
 async def test_the_shipped_mosquitto_conf_serves_both_listeners(tmp_path: Path, sink: FakeSink) -> None:
     ca = ThrowawayCA(tmp_path)
-    plain, tls = free_port(), free_port()
+    plain, tls = free_ports(2)
     broker = Mosquitto(tmp_path, shipped_config(tmp_path, ca, plain, tls), [plain, tls])
     broker.start()
     client_cert, client_key = ca.issue("gw1")

@@ -23,6 +23,7 @@ from simulators.broker import free_port
 from simulators.cli import main
 from simulators.plant import Plant
 from simulators.runner import plant_running
+from tests.conftest import free_ports
 
 
 def port_open(port: int) -> bool:
@@ -62,7 +63,7 @@ async def shows(read: Callable[[], Awaitable[Any]], model: Callable[[], Any], tr
 
 async def test_plant_runs_on_the_wall_clock_and_shuts_down_cleanly() -> None:
     before = other_tasks()
-    mb, ua_port = free_port(), free_port()
+    mb, ua_port = free_ports(2)
     async with plant_running(
         seed=5, cnc=2, lines=1, sensors=1, modbus_port=mb, opcua_port=ua_port, mqtt_url="auto",
         tick_s=0.1, publish_interval_s=0.2, speed=60.0,
@@ -145,7 +146,7 @@ async def test_auto_starts_an_embedded_broker_without_a_local_one(monkeypatch: p
 
 
 def test_cli_runs_for_a_duration(capsys: pytest.CaptureFixture[str]) -> None:
-    mb, ua_port = free_port(), free_port()
+    mb, ua_port = free_ports(2)
     argv = ["plant", "--modbus-port", str(mb), "--opcua-port", str(ua_port), "--mqtt-url", "none",
             "--duration", "0.5", "--quiet"]
     assert main(argv) == 0
