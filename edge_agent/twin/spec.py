@@ -117,27 +117,25 @@ def spec_for(device: DeviceView, settings: TwinSettings | None = None) -> TwinSp
     settings = settings or TwinSettings()
     profile = device.profile
     alarm_deadband = {a.tag: a.deadband for a in profile.alarms if a.deadband > 0}
+
+    def deadband_of(name: str, numeric: bool) -> tuple[float, bool]:
+        explicit = settings.deadbands.get(f"{device.name}.{name}", settings.deadbands.get(name))
+        if explicit is not None:
+            return explicit, False
+        if name in alarm_deadband:
+            return alarm_deadband[name], False
+        return (settings.deadband_pct / 100.0, True) if numeric else (0.0, False)
+
     tags: dict[str, TagSpec] = {}
     for tag in profile.tags:
         waveform = getattr(tag, "waveform", None)
         if waveform is not None:  # the array is never a twin value: its features are
             for name in waveform.feature_tags(tag.name):
-                explicit = settings.deadbands.get(f"{device.name}.{name}", settings.deadbands.get(name))
-                deadband = alarm_deadband.get(name, settings.deadband_pct / 100.0) if explicit is None else explicit
-                relative = explicit is None and name not in alarm_deadband
                 feature = name[len(tag.name) + 1 :]
                 unit = tag.unit if feature in AMPLITUDE_FEATURES else ""
-                tags[name] = TagSpec(name, unit, "float64", f"{feature} of {tag.name}", deadband, relative)
+                tags[name] = TagSpec(name, unit, "float64", f"{feature} of {tag.name}", *deadband_of(name, True))
             continue
-        explicit = settings.deadbands.get(f"{device.name}.{tag.name}", settings.deadbands.get(tag.name))
-        if explicit is not None:
-            deadband, relative = explicit, False
-        elif tag.name in alarm_deadband:
-            deadband, relative = alarm_deadband[tag.name], False
-        elif tag.type in FLOAT_TYPES or tag.scale != 1.0:
-            deadband, relative = settings.deadband_pct / 100.0, True
-        else:
-            deadband, relative = 0.0, False
+        deadband, relative = deadband_of(tag.name, tag.type in FLOAT_TYPES or tag.scale != 1.0)
         tags[tag.name] = TagSpec(
             tag.name, tag.unit, tag.type, tag.description, deadband, relative,
             bool(getattr(tag, "writable", False)), getattr(tag, "min", None), getattr(tag, "max", None),

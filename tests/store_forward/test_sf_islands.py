@@ -8,39 +8,20 @@ from __future__ import annotations
 import gzip
 import itertools
 from pathlib import Path
-from typing import Any
 
 import httpx
 import orjson
 import pytest
 
-from cloud_sync.uploader import Refused, Uploader
-from edge_agent.buffer import Buffer, QuarantineRecord
+from cloud_sync.uploader import Uploader
+from edge_agent.buffer import Buffer
 from edge_agent.buffer.ledger import MAX_ISLANDS, NotContiguous
 from edge_agent.model import Sample
+from tests.unit.test_uploader import BufferSource
 
 
 def samples(n: int, start: int = 0) -> list[Sample]:
     return [Sample("d", "t", float(start + i), float(start + i)) for i in range(n)]
-
-
-class BufferSource:
-    def __init__(self, buffer: Buffer) -> None:
-        self.buffer = buffer
-
-    async def read(self, stream: str, limit: int, *, newest: bool = False) -> list[Any]:
-        return (self.buffer.read_newest if newest else self.buffer.read_unsynced)(stream, limit)
-
-    async def ack(self, stream: str, first_seq: int, last_seq: int) -> None:
-        self.buffer.ack(stream, last_seq, first_seq)
-
-    async def quarantine(self, refused: Refused) -> None:
-        self.buffer.quarantine(QuarantineRecord(refused.batch_id, refused.stream, refused.first_seq,
-                                                refused.last_seq, refused.rows, refused.status, refused.answer,
-                                                refused.at, refused.body))
-
-    async def backlog(self) -> dict[str, int]:
-        return self.buffer.backlog()
 
 
 class Plant:

@@ -3,8 +3,10 @@ oldest-first, while live data keeps arriving during the drain, and nothing is du
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +17,10 @@ from tests.store_forward.sf_procs import Agent, Collector, Plant, agent_config, 
 pytestmark = pytest.mark.e2e
 
 
-def test_collector_outage_backlog_drains_in_order_while_live_data_flows(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def outage_rig(tmp_path: Path) -> Iterator[tuple[Plant, Collector, Agent]]:
+    """The simulated plant, the collector and an agent (not started) syncing small batches to it with a short
+    backoff; all three stopped afterwards."""
     plant = Plant(tmp_path).start()
     collector = Collector(tmp_path).start()
     http = free_port()
@@ -25,6 +30,15 @@ def test_collector_outage_backlog_drains_in_order_while_live_data_flows(tmp_path
     )
     agent = Agent(tmp_path, config, http)
     try:
+        yield plant, collector, agent
+    finally:
+        agent.kill()
+        collector.stop()
+        plant.stop()
+
+
+def test_collector_outage_backlog_drains_in_order_while_live_data_flows(tmp_path: Path) -> None:
+    with outage_rig(tmp_path) as (plant, collector, agent):
         agent.start()
         wait_for(lambda: len(collector.rows()) > 100, 20, "live sync", agent.proc, agent.log)
         # start the outage from live sync (no drain going on, no live tail kept apart from the backlog)
@@ -61,23 +75,11 @@ def test_collector_outage_backlog_drains_in_order_while_live_data_flows(tmp_path
         last_backlog = after.index(backlog[-1])
         live_during = [b for b in after[1:last_backlog] if b[0] > backlog_at_restart]
         assert live_during, "no live batch arrived during the drain"
-    finally:
-        agent.kill()
-        collector.stop()
-        plant.stop()
 
 
 def test_outage_during_a_drain_live_data_jumps_ahead_again(tmp_path: Path) -> None:
     """Two outages back to back: the second starts while the first backlog is still draining."""
-    plant = Plant(tmp_path).start()
-    collector = Collector(tmp_path).start()
-    http = free_port()
-    config = agent_config(
-        tmp_path, modbus_port=plant.modbus_port, http_port=http, collector_url=collector.url, poll_s=0.05,
-        collector="batch_size = 10\ninterval_s = 0.2\nbackoff_initial_s = 0.2\nbackoff_max_s = 0.5",
-    )
-    agent = Agent(tmp_path, config, http)
-    try:
+    with outage_rig(tmp_path) as (plant, collector, agent):
         agent.start()
         wait_for(lambda: len(collector.rows()) > 100, 20, "live sync", agent.proc, agent.log)
         collector.stop()
@@ -120,7 +122,3 @@ def test_outage_during_a_drain_live_data_jumps_ahead_again(tmp_path: Path) -> No
         # ... while live batches kept arriving
         last_backlog = second.index(backlog[-1])
         assert [b for b in second[1:last_backlog] if b[0] > newest_at_restart], "no live batch during the drain"
-    finally:
-        agent.kill()
-        collector.stop()
-        plant.stop()
