@@ -156,7 +156,22 @@ def bare(port: int, count: int, client_id: str, prepare: bool, qos: int = 1,
     return elapsed
 
 
-class SqliteSink:
+class _SinkState:
+    """What both sinks tell the connector's status: events are not kept, connects and errors are."""
+
+    status: DeviceStatus
+
+    def event(self, event: Event) -> None:
+        pass
+
+    def connected(self) -> None:
+        self.status.state = "connected"
+
+    def disconnected(self, error: BaseException | str) -> None:
+        self.status.errors += 1
+
+
+class SqliteSink(_SinkState):
     """A sink that commits samples to SQLite in batches, then runs their commit callbacks (the acks)."""
 
     def __init__(self, path: Path, on_commit: Callable[[int], None]) -> None:
@@ -197,17 +212,8 @@ class SqliteSink:
     def close(self) -> None:
         self.db.close()
 
-    def event(self, event: Event) -> None:
-        pass
 
-    def connected(self) -> None:
-        self.status.state = "connected"
-
-    def disconnected(self, error: BaseException | str) -> None:
-        self.status.errors += 1
-
-
-class BufferSink:
+class BufferSink(_SinkState):
     """The agent's write path: samples and delivery marks through the bounded WriteQueue to the Writer,
     which commits them to the Buffer on its thread and then runs the commit callbacks (the acks)."""
 
@@ -236,15 +242,6 @@ class BufferSink:
 
     def close(self) -> None:
         self.sink_writer.close()
-
-    def event(self, event: Event) -> None:
-        pass
-
-    def connected(self) -> None:
-        self.status.state = "connected"
-
-    def disconnected(self, error: BaseException | str) -> None:
-        self.status.errors += 1
 
 
 async def agent(port: int, count: int, client_id: str, db: Path, prepare: bool, qos: Literal[0, 1] = 1,

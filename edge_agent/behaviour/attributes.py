@@ -215,16 +215,11 @@ class BatchQuarantined(Attributes):
     answer: Message
 
 
-class BatchReplayed(Attributes):
+class BatchReplayed(BatchQuarantined):
+    """A quarantined batch sent again: the batch's fields, the collector's answer to the replay, and its record."""
+
     quarantine_id: int
-    batch_id: Text
-    stream: Literal["samples", "events"]
-    first_seq: int
-    last_seq: int
-    rows: Count
-    status: int
     result: Literal["delivered", "refused"]
-    answer: Message
 
 
 # -- machine behaviour -----------------------------------------------------------------------------
