@@ -122,7 +122,14 @@ async def assert_funnel(page: Any, expected: dict[str, Any]) -> None:
 
 
 async def assert_cohort(page: Any, expected: dict[str, Any]) -> None:
-    assert await page.locator('[data-testid^="cohort-row-"]').count() == len(expected["cohorts"])
+    # the table is drawn again when another cohort is chosen: wait for its rows, not the last table's
+    rows, last = len(expected["cohorts"]), expected["cohorts"][-1]["period"]
+    await page.wait_for_function(
+        """([rows, last]) => document.querySelectorAll('[data-testid^="cohort-row-"]').length === rows
+            && document.querySelector(`[data-testid="cohort-row-${rows - 1}"]`)?.dataset.period === last""",
+        arg=[rows, last], timeout=5_000,
+    )
+    assert await page.locator('[data-testid^="cohort-row-"]').count() == rows
     for i, cohort in enumerate(expected["cohorts"]):
         row = f'[data-testid="cohort-row-{i}"]'
         assert await attr(page, row, "data-period") == cohort["period"]
